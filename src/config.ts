@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** Every setting the server reads, with its default. Env vars only; nothing else is read. */
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  /** Unset: an embedded PostgreSQL (PGlite) in DATA_DIR. */
+  DATABASE_URL: z.string().url().optional(),
+  DATA_DIR: z.string().default('.data/pglite'),
+  /** Public base URL; the OAuth issuer and the base of every absolute URL we print. */
+  PUBLIC_URL: z.string().url().optional(),
+  PRIVY_APP_ID: z.string().default('tian-dev-app'),
+  /** The Privy app's ES256 verification key (SPKI PEM); legacy-flow calls fail with 401 without it. */
+  PRIVY_VERIFICATION_KEY: z.string().optional(),
+  PRIVY_ISSUER: z.string().default('privy.io'),
+  /** Response validation against openapi.yaml: on by default, off in production for speed. */
+  VALIDATE_RESPONSES: z.enum(['true', 'false']).optional(),
+  NODE_ENV: z.string().default('development'),
+  /** express 'trust proxy': false, a hop count, or a list of proxy addresses (RFC 9700 §4.13). */
+  TRUST_PROXY: z.string().default('false'),
+  /** Requests per minute per API key / token / address on the API; credential endpoints have their own. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  LOG_REQUESTS: z.enum(['true', 'false']).default('false'),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  publicUrl: string | undefined;
+  privy: { appId: string; issuer: string; verificationKey: string | undefined };
+  validateResponses: boolean;
+  trustProxy: boolean | number | string;
+  rateLimitPerMinute: number;
+  authRateLimitPerMinute: number;
+  logRequests: boolean;
+  production: boolean;
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    publicUrl: e.PUBLIC_URL,
+    privy: { appId: e.PRIVY_APP_ID, issuer: e.PRIVY_ISSUER, verificationKey: e.PRIVY_VERIFICATION_KEY },
+    validateResponses: e.VALIDATE_RESPONSES ? e.VALIDATE_RESPONSES === 'true' : !production,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
+    logRequests: e.LOG_REQUESTS === 'true',
+    production,
+  };
+}
+
+function parseTrustProxy(v: string): boolean | number | string {
+  if (v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v;
+}

@@ -1,0 +1,99 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { CompiledQuery } from 'kysely';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.js';
+import { entities } from './entities.js';
+import { migrationsList } from './migrations/index.js';
+
+/** The one way services reach SQL: inside a transaction, or as a single autocommit statement. */
+export interface Sql {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** The MikroORM entity manager bound to the same connection/transaction. */
+  readonly em: EntityManager;
+}
+
+export type DatabaseOptions = {
+  /** A postgres:// URL, or undefined for the embedded PGlite in `dataDir`. */
+  url: string | undefined;
+  dataDir: string;
+  poolMax?: number;
+  debug?: boolean;
+};
+
+export class Database implements Sql {
+  private constructor(
+    readonly orm: MikroORM,
+    readonly kind: 'postgres' | 'embedded',
+    private readonly embedded: EmbeddedPostgres | undefined,
+  ) {}
+
+  static async open(opts: DatabaseOptions): Promise<Database> {
+    const embedded = opts.url ? undefined : await startEmbeddedPostgres(opts.dataDir);
+    const clientUrl = opts.url ?? embedded?.url;
+    try {
+      const orm = await MikroORM.init({
+        entities,
+        clientUrl,
+        // PGlite is a single session; a second pooled connection would only queue behind the first.
+        pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 20) },
+        extensions: [Migrator],
+        migrations: {
+          migrationsList,
+          transactional: true,
+          allOrNothing: true,
+          snapshot: false,
+          silent: true,
+        },
+        debug: opts.debug ?? false,
+        allowGlobalContext: false,
+        discovery: { checkDuplicateTableNames: true },
+      });
+      return new Database(orm, embedded ? 'embedded' : 'postgres', embedded);
+    } catch (err) {
+      await embedded?.stop();
+      throw err;
+    }
+  }
+
+  get em(): EntityManager {
+    return this.orm.em.fork();
+  }
+
+  /** Applies every committed migration not yet applied; returns their names. */
+  async migrate(): Promise<string[]> {
+    const done = await this.orm.migrator.up();
+    return done.map((m) => m.name);
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return run<T>(this.orm.em.getConnection().getClient(), sql, params);
+  }
+
+  /** Runs `fn` in one transaction; every statement in it goes through the same connection. */
+  async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional(async (em) => {
+      const tx: Sql = {
+        em,
+        query: <R>(sql: string, params: readonly unknown[] = []) =>
+          run<R>(em.getTransactionContext() as Executor, sql, params),
+      };
+      return fn(tx);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.orm.close(true);
+    await this.embedded?.stop();
+  }
+}
+
+type Executor = { executeQuery(q: CompiledQuery): Promise<{ rows: unknown[] }> };
+
+/**
+ * Raw SQL with server-side bind parameters ($1, $2, ...) on the ORM's own connection or transaction.
+ * (MikroORM's `execute` inlines parameters into the text; we keep them as real bind parameters.)
+ */
+async function run<T>(executor: Executor, sql: string, params: readonly unknown[]): Promise<T[]> {
+  const res = await executor.executeQuery(CompiledQuery.raw(sql, [...params]));
+  return res.rows as T[];
+}

@@ -1,0 +1,4 @@
+import { Migration20261123000001_core } from './Migration20261123000001_core.js';
+
+/** Every migration, in order. Listed explicitly so the same list runs from tsx, a build, or the CLI. */
+export const migrationsList = [{ name: 'Migration20261123000001_core', class: Migration20261123000001_core }];

@@ -1,0 +1,38 @@
+import { partnerHandlers } from '../partners/handlers.js';
+import { pointsHandlers } from '../points/handlers.js';
+import { notImplemented } from './errors.js';
+import type { Handler, Handlers, OperationId } from './operations.js';
+import type { Services } from './services.js';
+
+/** Operations specified for later work: they answer 501 problem+json until implemented. */
+const pending =
+  <K extends OperationId>(id: K): Handler<K> =>
+  async () => {
+    throw notImplemented(id);
+  };
+
+/** The whole API surface: operationId -> handler. */
+export function buildHandlers(s: Services, extra: Partial<Handlers> = {}): Handlers {
+  return {
+    ...pointsHandlers(s.points),
+    ...partnerHandlers(s.db, s.clock),
+    createSubscription: pending('createSubscription'),
+    listSubscriptions: pending('listSubscriptions'),
+    getSubscription: pending('getSubscription'),
+    cancelSubscription: pending('cancelSubscription'),
+    listWebhookEndpoints: pending('listWebhookEndpoints'),
+    createWebhookEndpoint: pending('createWebhookEndpoint'),
+    getWebhookEndpoint: pending('getWebhookEndpoint'),
+    updateWebhookEndpoint: pending('updateWebhookEndpoint'),
+    deleteWebhookEndpoint: pending('deleteWebhookEndpoint'),
+    sendTestWebhook: pending('sendTestWebhook'),
+    listWebhookDeliveries: pending('listWebhookDeliveries'),
+    resendWebhookDelivery: pending('resendWebhookDelivery'),
+    authorize: pending('authorize'),
+    createToken: pending('createToken'),
+    revokeToken: pending('revokeToken'),
+    getTokenInfo: pending('getTokenInfo'),
+    getAuthorizationServerMetadata: pending('getAuthorizationServerMetadata'),
+    ...extra,
+  };
+}

@@ -1,0 +1,16 @@
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import type { PrivyVerifier } from '../identity/privy.js';
+import type { Clock } from '../lib/clock.js';
+import type { PointsService } from '../points/points.js';
+import type { BearerVerifier } from './auth.js';
+
+/** Everything handlers may call; built once in the composition root (src/server.ts). */
+export type Services = {
+  config: Config;
+  db: Database;
+  clock: Clock;
+  privy: PrivyVerifier;
+  points: PointsService;
+  bearer?: BearerVerifier;
+};

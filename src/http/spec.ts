@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import type { OperationId } from './operations.js';
+
+export const SPEC_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
+
+export type SecurityRequirement = Record<string, string[]>;
+export type SpecOperation = {
+  operationId: OperationId;
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  /** The path in express syntax (`/transactions/:transactionId`). */
+  expressPath: string;
+  security: SecurityRequirement[];
+  responses: string[];
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: the parsed document is checked by the validator and the linter.
+export type OpenApiDocument = any;
+
+let cached: OpenApiDocument | undefined;
+export function loadSpec(): OpenApiDocument {
+  cached ??= parse(readFileSync(SPEC_PATH, 'utf8'));
+  return cached;
+}
+
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+export function listOperations(spec: OpenApiDocument = loadSpec()): SpecOperation[] {
+  const ops: SpecOperation[] = [];
+  for (const [path, item] of Object.entries<Record<string, OpenApiDocument>>(spec.paths ?? {})) {
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      ops.push({
+        operationId: op.operationId,
+        method,
+        path,
+        expressPath: path.replace(/\{([^}]+)\}/g, ':$1'),
+        security: op.security ?? spec.security ?? [],
+        responses: Object.keys(op.responses ?? {}),
+      });
+    }
+  }
+  return ops;
+}

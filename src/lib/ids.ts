@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base32
+
+/**
+ * A prefixed, time-ordered opaque id (`txn_01JD3Q...`): 48 bits of milliseconds then 80 random bits,
+ * ULID-style, so ids sort by creation and say in logs what they name.
+ */
+export function newId(prefix: 'txn' | 'sub' | 'we' | 'wd' | 'evt', now = Date.now()): string {
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const rnd = randomBytes(16);
+  let rand = '';
+  for (let i = 0; i < 16; i++) rand += ALPHABET[(rnd[i] ?? 0) % 32];
+  return `${prefix}_${time}${rand}`;
+}
+
+/** Cursor for keyset pagination over an internal, increasing id. Opaque to partners. */
+export function encodeCursor(id: string | number | bigint): string {
+  return Buffer.from(String(id), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string | undefined {
+  const s = Buffer.from(cursor, 'base64url').toString('utf8');
+  return /^\d{1,19}$/.test(s) ? s : undefined;
+}

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import type { components } from '../../generated/types.js';
+import type { Sql } from '../db/database.js';
+import { type Partner, PartnerSchema } from '../db/entities.js';
+import { hashSecret, newSecret } from '../lib/crypto.js';
+
+export const SCOPES = ['deduct', 'balance', 'subscriptions'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export type NewPartner = {
+  name: string;
+  redirectUris: string[];
+  allowedScopes: Scope[];
+  requirePkce?: boolean;
+  refreshGraceSeconds?: number;
+};
+
+export class PartnerInputError extends Error {}
+
+/**
+ * RFC 9700 §2.6: https redirect URIs only, except loopback (http://127.0.0.1, [::1], localhost) for
+ * development; no fragments (RFC 6749 §3.1.2).
+ */
+export function checkRedirectUri(uri: string): void {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new PartnerInputError(`Not an absolute URL: ${uri}`);
+  }
+  if (u.hash) throw new PartnerInputError(`A redirect URI must not have a fragment: ${uri}`);
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+    throw new PartnerInputError(`A redirect URI must use https (http only on loopback): ${uri}`);
+  }
+}
+
+/** Creates a partner; returns it with the client secret, which is stored only as a hash. */
+export async function createPartner(
+  sql: Sql,
+  input: NewPartner,
+): Promise<{ partner: Partner; clientSecret: string }> {
+  if (!input.name.trim()) throw new PartnerInputError('A partner needs a name.');
+  for (const uri of input.redirectUris) checkRedirectUri(uri);
+  for (const s of input.allowedScopes) {
+    if (!SCOPES.includes(s)) throw new PartnerInputError(`Unknown scope ${s}; use ${SCOPES.join(', ')}.`);
+  }
+  const grace = input.refreshGraceSeconds ?? 0;
+  if (!Number.isInteger(grace) || grace < 0 || grace > 300) {
+    throw new PartnerInputError('refreshGraceSeconds must be a whole number from 0 to 300.');
+  }
+  const clientSecret = newSecret('tcsk_');
+  const partner = sql.em.create(PartnerSchema, {
+    clientId: `tc_live_${randomBytes(12).toString('hex')}`,
+    name: input.name.trim(),
+    clientSecretHash: hashSecret(clientSecret),
+    redirectUris: input.redirectUris,
+    allowedScopes: [...new Set(input.allowedScopes)],
+    requirePkce: input.requirePkce ?? false,
+    refreshGraceSeconds: grace,
+    secretRotatedAt: null,
+  });
+  await sql.em.flush();
+  return { partner, clientSecret };
+}
+
+/** The partner whose API key (client secret) this is; lookup by hash, so nothing to compare. */
+export async function findPartnerByApiKey(sql: Sql, apiKey: string): Promise<Partner | null> {
+  return sql.em.findOne(PartnerSchema, { clientSecretHash: hashSecret(apiKey) });
+}
+
+export async function findPartnerByClientId(sql: Sql, clientId: string): Promise<Partner | null> {
+  return sql.em.findOne(PartnerSchema, { clientId });
+}
+
+export async function rotateClientSecret(sql: Sql, partnerId: number, now: Date) {
+  const clientSecret = newSecret('tcsk_');
+  const partner = await sql.em.findOneOrFail(PartnerSchema, { id: partnerId });
+  partner.clientSecretHash = hashSecret(clientSecret);
+  partner.secretRotatedAt = now;
+  await sql.em.flush();
+  return { partner, clientSecret };
+}
+
+export function presentPartner(p: Partner): components['schemas']['Partner'] {
+  return {
+    partnerId: p.id,
+    clientId: p.clientId,
+    name: p.name,
+    redirectUris: p.redirectUris,
+    allowedScopes: p.allowedScopes as Scope[],
+    requirePkce: p.requirePkce,
+    refreshGraceSeconds: p.refreshGraceSeconds,
+    createdAt: new Date(p.createdAt).toISOString(),
+  };
+}

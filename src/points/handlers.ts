@@ -1,0 +1,67 @@
+import type { Request } from 'express';
+import type { Principal } from '../http/auth.js';
+import { badRequest } from '../http/errors.js';
+import type { Handler } from '../http/operations.js';
+import type { Actor, PointsService } from './points.js';
+
+/** The (partner, user) a user-level operation acts for; authentication guarantees it. */
+export function actorOf(auth: Principal): Actor {
+  if (auth.kind !== 'user') throw new Error('user-level operation reached its handler without a user');
+  return { partnerId: auth.partner.id, userId: auth.userId };
+}
+
+/** `Idempotency-Key` header or body `idempotencyKey`; both may be sent only if equal. */
+export function idempotencyKeyOf(req: Request, bodyKey: string | undefined): string | undefined {
+  const header = req.get('idempotency-key');
+  if (header !== undefined && bodyKey !== undefined && header !== bodyKey) {
+    throw badRequest(
+      'idempotency_key_mismatch',
+      'The Idempotency-Key header and idempotencyKey field differ.',
+      'idempotencyKey',
+    );
+  }
+  return header ?? bodyKey;
+}
+
+const replayHeaders = (replayed: boolean): Record<string, string> =>
+  replayed ? { 'Idempotent-Replayed': 'true' } : {};
+
+export const pointsHandlers = (points: PointsService) => {
+  const getBalance: Handler<'getBalance'> = async ({ auth }) => {
+    const actor = actorOf(auth);
+    return {
+      status: 200,
+      body: { success: true, userId: actor.userId, balance: await points.balance(actor) },
+    };
+  };
+
+  const deductPoints: Handler<'deductPoints'> = async ({ auth, body, req }) => {
+    const { body: result, replayed } = await points.deduct(actorOf(auth), {
+      amount: body.amount,
+      description: body.description,
+      idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
+    });
+    return { status: 200, body: result, headers: replayHeaders(replayed) };
+  };
+
+  const refundTransaction: Handler<'refundTransaction'> = async ({ auth, body, path, req }) => {
+    const { body: result, replayed } = await points.refund(actorOf(auth), path.transactionId, {
+      amount: body.amount,
+      reason: body.reason,
+      idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
+    });
+    return { status: 200, body: result, headers: replayHeaders(replayed) };
+  };
+
+  const listTransactions: Handler<'listTransactions'> = async ({ auth, query }) => ({
+    status: 200,
+    body: await points.listTransactions(actorOf(auth), query.limit ?? 20, query.cursor),
+  });
+
+  const getTransaction: Handler<'getTransaction'> = async ({ auth, path }) => ({
+    status: 200,
+    body: await points.getTransaction(actorOf(auth), path.transactionId),
+  });
+
+  return { getBalance, deductPoints, refundTransaction, listTransactions, getTransaction };
+};

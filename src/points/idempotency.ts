@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { Sql } from '../db/database.js';
+import { conflict, unprocessable } from '../http/errors.js';
+
+export type Scope = { partnerId: number; userId: number; key: string | undefined };
+export type Stored<T> = { body: T; replayed: boolean };
+
+/**
+ * Runs `work` at most once per (partner, user, idempotency key), inside the caller's transaction.
+ * - A request whose key is held by a transaction still in flight gets 409 at once: the key's
+ *   transaction-scoped advisory lock is taken with try-lock, so nothing waits.
+ * - A stored key with the same operation and parameters returns the first response (replayed).
+ * - A stored key with other parameters is 422. Failed attempts (4xx thrown by `work`) roll back and
+ *   store nothing, so the same key can be retried once the cause is fixed.
+ */
+export async function idempotent<T>(
+  tx: Sql,
+  scope: Scope,
+  operation: string,
+  params: Record<string, unknown>,
+  work: () => Promise<T>,
+): Promise<Stored<T>> {
+  if (scope.key === undefined) return { body: await work(), replayed: false };
+  const lockKey = advisoryKey(scope);
+  const [lock] = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1::bigint) as ok', [
+    lockKey,
+  ]);
+  if (!lock?.ok) {
+    throw conflict(
+      'idempotency_key_in_flight',
+      'A request with this idempotency key is still in progress; retry shortly.',
+    );
+  }
+  const requestHash = hashParams(operation, params);
+  const [prior] = await tx.query<{ operation: string; request_hash: string; response_body: T }>(
+    'select operation, request_hash, response_body from idempotency_keys where user_id = $1 and partner_id = $2 and key = $3',
+    [scope.userId, scope.partnerId, scope.key],
+  );
+  if (prior) {
+    if (prior.operation !== operation || prior.request_hash !== requestHash) {
+      throw unprocessable(
+        'idempotency_key_reused',
+        'This idempotency key was already used with different parameters.',
+        'idempotencyKey',
+      );
+    }
+    return { body: prior.response_body, replayed: true };
+  }
+  const body = await work();
+  await tx.query(
+    `insert into idempotency_keys (user_id, partner_id, key, operation, request_hash, response_status, response_body)
+     values ($1, $2, $3, $4, $5, 200, $6)`,
+    [scope.userId, scope.partnerId, scope.key, operation, requestHash, JSON.stringify(body)],
+  );
+  return { body, replayed: false };
+}
+
+function hashParams(operation: string, params: Record<string, unknown>): string {
+  const canonical = JSON.stringify([
+    operation,
+    Object.keys(params)
+      .sort()
+      .map((k) => [k, params[k] ?? null]),
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** A signed 64-bit lock id from the key's scope (a collision only costs a spurious 409). */
+function advisoryKey(s: Scope): string {
+  const h = createHash('sha256').update(`idem:${s.partnerId}:${s.userId}:${s.key}`).digest();
+  return h.readBigInt64BE(0).toString();
+}

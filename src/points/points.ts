@@ -1,0 +1,245 @@
+import type { components } from '../../generated/types.js';
+import type { Database, Sql } from '../db/database.js';
+import { badRequest, insufficientPoints, notFound, unprocessable } from '../http/errors.js';
+import type { Clock } from '../lib/clock.js';
+import { decodeCursor, encodeCursor, newId } from '../lib/ids.js';
+import { enqueueEvent } from '../webhooks/outbox.js';
+import { idempotent } from './idempotency.js';
+
+type Schemas = components['schemas'];
+export type Actor = { partnerId: number; userId: number };
+
+type LedgerRow = {
+  id: string;
+  public_id: string;
+  type: Schemas['TransactionType'];
+  amount: number;
+  balance_after: number;
+  description: string | null;
+  refunded_amount: number;
+  refund_of_public_id: string | null;
+  created_at: string | Date;
+};
+
+const iso = (d: string | Date) => new Date(d).toISOString();
+
+/** Points: balance, deduct, the partner's view of the ledger, and refunds. One transaction per call. */
+export class PointsService {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async balance(actor: Actor): Promise<number> {
+    const [row] = await this.db.query<{ balance: number }>('select balance from users where id = $1', [
+      actor.userId,
+    ]);
+    if (!row) throw notFound('user_not_found', 'No wallet for this user.');
+    return row.balance;
+  }
+
+  /**
+   * One conditional UPDATE (balance >= amount) and the ledger row in the same statement, never a
+   * read-modify-write, so concurrent deducts can never take the balance below zero.
+   */
+  async deduct(
+    actor: Actor,
+    input: { amount: number; description?: string | undefined; idempotencyKey?: string | undefined },
+  ): Promise<{ body: Schemas['DeductResponse']; replayed: boolean }> {
+    return this.db.transaction((tx) =>
+      idempotent(
+        tx,
+        { ...actor, key: input.idempotencyKey },
+        'deduct',
+        { amount: input.amount, description: input.description },
+        async () => {
+          const now = this.clock.now();
+          const [row] = await tx.query<{ public_id: string; balance_after: number }>(
+            `with upd as (
+               update users set balance = balance - $2 where id = $1 and balance >= $2 returning id, balance
+             )
+             insert into ledger_entries (public_id, user_id, partner_id, type, amount, balance_after, description, created_at)
+             select $3, id, $4, 'deduct', -$2::integer, balance, $5, $6 from upd
+             returning public_id, balance_after`,
+            [
+              actor.userId,
+              input.amount,
+              newId('txn', now.getTime()),
+              actor.partnerId,
+              input.description ?? null,
+              now,
+            ],
+          );
+          if (!row) throw insufficientPoints(await this.currentBalance(tx, actor.userId), input.amount);
+          const webhookDelivered = await enqueueEvent(tx, actor.partnerId, 'points.deducted', {
+            event: 'points.deducted',
+            timestamp: now.toISOString(),
+            transactionId: row.public_id,
+            userId: actor.userId,
+            amount: input.amount,
+            newBalance: row.balance_after,
+            description: input.description ?? null,
+          } satisfies Schemas['PointsDeductedEvent']);
+          return {
+            success: true,
+            creditsDeducted: input.amount,
+            newBalance: row.balance_after,
+            transactionId: row.public_id,
+            webhookDelivered,
+          } satisfies Schemas['DeductResponse'];
+        },
+      ),
+    );
+  }
+
+  /**
+   * Refunds (part of) one of this partner's deductions. The deduction row is locked first, so
+   * concurrent refunds of it are serialised and can never add up to more than it deducted.
+   */
+  async refund(
+    actor: Actor,
+    transactionId: string,
+    input: { amount?: number | undefined; reason?: string | undefined; idempotencyKey?: string | undefined },
+  ): Promise<{ body: Schemas['RefundResponse']; replayed: boolean }> {
+    return this.db.transaction((tx) =>
+      idempotent(
+        tx,
+        { ...actor, key: input.idempotencyKey },
+        'refund',
+        { transactionId, amount: input.amount, reason: input.reason },
+        async () => {
+          const [deduction] = await tx.query<{
+            id: string;
+            type: string;
+            amount: number;
+            refunded_amount: number;
+          }>(
+            `select id, type, amount, refunded_amount from ledger_entries
+             where public_id = $1 and user_id = $2 and partner_id = $3 for update`,
+            [transactionId, actor.userId, actor.partnerId],
+          );
+          if (!deduction) throw transactionNotFound(transactionId);
+          if (deduction.type !== 'deduct') {
+            throw unprocessable(
+              'not_refundable',
+              `Only deductions can be refunded; ${transactionId} is a ${deduction.type}.`,
+            );
+          }
+          const left = -deduction.amount - deduction.refunded_amount;
+          const amount = input.amount ?? left;
+          if (left === 0) {
+            throw unprocessable(
+              'refund_exceeds_deduction',
+              `${transactionId} is already fully refunded.`,
+              'amount',
+            );
+          }
+          if (amount > left) {
+            throw unprocessable(
+              'refund_exceeds_deduction',
+              `Only ${left} of the ${-deduction.amount} deducted points are left to refund.`,
+              'amount',
+            );
+          }
+          const now = this.clock.now();
+          await tx.query('update ledger_entries set refunded_amount = refunded_amount + $2 where id = $1', [
+            deduction.id,
+            amount,
+          ]);
+          const [row] = await tx.query<{ public_id: string; balance_after: number }>(
+            `with upd as (update users set balance = balance + $2 where id = $1 returning id, balance)
+             insert into ledger_entries (public_id, user_id, partner_id, type, amount, balance_after, description, refund_of, created_at)
+             select $3, id, $4, 'refund', $2, balance, $5, $6, $7 from upd
+             returning public_id, balance_after`,
+            [
+              actor.userId,
+              amount,
+              newId('txn', now.getTime()),
+              actor.partnerId,
+              input.reason ?? null,
+              deduction.id,
+              now,
+            ],
+          );
+          if (!row) throw new Error('refund: user row vanished');
+          const webhookDelivered = await enqueueEvent(tx, actor.partnerId, 'points.refunded', {
+            event: 'points.refunded',
+            timestamp: now.toISOString(),
+            transactionId: row.public_id,
+            refundedTransactionId: transactionId,
+            userId: actor.userId,
+            amount,
+            newBalance: row.balance_after,
+          } satisfies Schemas['PointsRefundedEvent']);
+          return {
+            success: true,
+            creditsRefunded: amount,
+            newBalance: row.balance_after,
+            transactionId: row.public_id,
+            refundedTransactionId: transactionId,
+            webhookDelivered,
+          } satisfies Schemas['RefundResponse'];
+        },
+      ),
+    );
+  }
+
+  async listTransactions(
+    actor: Actor,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<Schemas['TransactionList']> {
+    const before = cursor === undefined ? null : decodeCursor(cursor);
+    if (before === undefined) throw unprocessableCursor();
+    const rows = await this.db.query<LedgerRow>(
+      `${SELECT_LEDGER} where l.user_id = $1 and l.partner_id = $2 and ($3::bigint is null or l.id < $3::bigint)
+       order by l.id desc limit $4`,
+      [actor.userId, actor.partnerId, before, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    const hasMore = rows.length > limit;
+    const last = page[page.length - 1];
+    return {
+      data: page.map(presentTransaction),
+      hasMore,
+      nextCursor: hasMore && last ? encodeCursor(last.id) : null,
+    };
+  }
+
+  async getTransaction(actor: Actor, transactionId: string): Promise<Schemas['Transaction']> {
+    const [row] = await this.db.query<LedgerRow>(
+      `${SELECT_LEDGER} where l.public_id = $1 and l.user_id = $2 and l.partner_id = $3`,
+      [transactionId, actor.userId, actor.partnerId],
+    );
+    if (!row) throw transactionNotFound(transactionId);
+    return presentTransaction(row);
+  }
+
+  private async currentBalance(tx: Sql, userId: number): Promise<number> {
+    const [row] = await tx.query<{ balance: number }>('select balance from users where id = $1', [userId]);
+    return row?.balance ?? 0;
+  }
+}
+
+const SELECT_LEDGER = `select l.id, l.public_id, l.type, l.amount, l.balance_after, l.description, l.refunded_amount,
+  r.public_id as refund_of_public_id, l.created_at
+  from ledger_entries l left join ledger_entries r on r.id = l.refund_of`;
+
+function presentTransaction(r: LedgerRow): Schemas['Transaction'] {
+  return {
+    transactionId: r.public_id,
+    type: r.type,
+    amount: r.amount,
+    balanceAfter: r.balance_after,
+    description: r.description,
+    refundedAmount: r.refunded_amount,
+    refundOf: r.refund_of_public_id,
+    createdAt: iso(r.created_at),
+  };
+}
+
+const transactionNotFound = (id: string) =>
+  notFound('transaction_not_found', `No transaction ${id} for this user and partner.`);
+
+const unprocessableCursor = () =>
+  badRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');

@@ -1,0 +1,64 @@
+import type { Server } from 'node:http';
+import type express from 'express';
+import type { Config } from './config.js';
+import { Database } from './db/database.js';
+import { createApp } from './http/app.js';
+import { buildHandlers } from './http/handlers.js';
+import type { Services } from './http/services.js';
+import { PrivyVerifier } from './identity/privy.js';
+import { type Clock, systemClock } from './lib/clock.js';
+import { PointsService } from './points/points.js';
+
+export type Running = {
+  app: express.Express;
+  services: Services;
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+};
+
+/** Composition root: config -> database (migrated) -> services -> app. */
+export async function buildServices(
+  config: Config,
+  opts: { clock?: Clock; db?: Database } = {},
+): Promise<Services> {
+  const clock = opts.clock ?? systemClock;
+  const db = opts.db ?? (await Database.open({ url: config.databaseUrl, dataDir: config.dataDir }));
+  await db.migrate();
+  return {
+    config,
+    db,
+    clock,
+    privy: new PrivyVerifier(config.privy, clock),
+    points: new PointsService(db, clock),
+  };
+}
+
+export async function startServer(
+  config: Config,
+  opts: { clock?: Clock; db?: Database } = {},
+): Promise<Running> {
+  const services = await buildServices(config, opts);
+  const app = createApp({ services, handlers: buildHandlers(services) });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  if (!config.publicUrl) services.config.publicUrl = url;
+  return {
+    app,
+    services,
+    server,
+    url,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (!opts.db) await services.db.close();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { type Client, createClient } from '../../generated/sdk/client/index.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { Database } from '../../src/db/database.js';
+import { ManualClock } from '../../src/lib/clock.js';
+import { createPartner, type NewPartner } from '../../src/partners/partners.js';
+import { type Running, startServer } from '../../src/server.js';
+import { createUser, type NewUser } from '../../src/users/users.js';
+import { createTestDatabase, type TestDatabase } from './pg.js';
+
+export const PRIVY_APP_ID = 'test-privy-app';
+
+export type TestServer = Running & {
+  db: Database;
+  dbKind: TestDatabase['kind'];
+  clock: ManualClock;
+  /** Signs a Privy session token with the app's test key (or another key, to forge one). */
+  privyToken(
+    privyId: string,
+    opts?: { expiresInSec?: number; audience?: string; issuer?: string; key?: CryptoKey },
+  ): Promise<string>;
+  partner(
+    input?: Partial<NewPartner>,
+  ): Promise<{ id: number; clientId: string; clientSecret: string; name: string }>;
+  user(input?: NewUser & { points?: number }): Promise<{ id: number; privyId: string }>;
+  /** A generated-SDK client acting for this partner in the legacy flow for this user. */
+  legacyClient(apiKey: string, privyId: string): Promise<Client>;
+  client(headers?: Record<string, string>): Client;
+  stop(): Promise<void>;
+};
+
+let seq = 0;
+
+/** Starts the real server on 127.0.0.1:0 over a fresh database; everything is torn down by stop(). */
+export async function startTestServer(overrides: Partial<Record<string, string>> = {}): Promise<TestServer> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const testDb = await createTestDatabase();
+  const config: Config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'test',
+    PRIVY_APP_ID,
+    PRIVY_VERIFICATION_KEY: await exportSPKI(publicKey),
+    ...(testDb.url ? { DATABASE_URL: testDb.url } : {}),
+    DATA_DIR: 'memory://',
+    ...overrides,
+  });
+  const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir, poolMax: 30 });
+  const clock = new ManualClock(new Date());
+  const running = await startServer(config, { clock, db });
+
+  const privyToken: TestServer['privyToken'] = async (privyId, opts = {}) => {
+    const now = Math.floor(clock.now().getTime() / 1000);
+    return new SignJWT({ sid: 'test-session' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(opts.issuer ?? 'privy.io')
+      .setAudience(opts.audience ?? PRIVY_APP_ID)
+      .setSubject(privyId)
+      .setIssuedAt(now - 10)
+      .setExpirationTime(now + (opts.expiresInSec ?? 3600))
+      .sign(opts.key ?? privateKey);
+  };
+
+  const client = (headers: Record<string, string> = {}) => createClient({ baseUrl: running.url, headers });
+
+  return {
+    ...running,
+    db,
+    dbKind: testDb.kind,
+    clock,
+    privyToken,
+    client,
+    async partner(input = {}) {
+      const { partner, clientSecret } = await db.transaction((tx) =>
+        createPartner(tx, {
+          name: input.name ?? `Partner ${++seq}`,
+          redirectUris: input.redirectUris ?? ['https://partner.test/callback'],
+          allowedScopes: input.allowedScopes ?? ['deduct', 'balance', 'subscriptions'],
+          ...(input.requirePkce !== undefined ? { requirePkce: input.requirePkce } : {}),
+          ...(input.refreshGraceSeconds !== undefined
+            ? { refreshGraceSeconds: input.refreshGraceSeconds }
+            : {}),
+        }),
+      );
+      return { id: partner.id, clientId: partner.clientId, clientSecret, name: partner.name };
+    },
+    async user(input = {}) {
+      const privyId = input.privyId ?? `did:privy:test${process.pid}x${++seq}`;
+      const u = await db.transaction((tx) => createUser(tx, { ...input, privyId }));
+      return { id: u.id, privyId };
+    },
+    async legacyClient(apiKey, privyId) {
+      return client({
+        'X-API-Key': apiKey,
+        'X-Privy-Id': privyId,
+        'X-Privy-Session-Token': await privyToken(privyId),
+      });
+    },
+    async stop() {
+      await running.close();
+      await db.close();
+      await testDb.drop();
+    },
+  };
+}
