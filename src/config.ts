@@ -5,7 +5,7 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
   /** Unset: an embedded PostgreSQL (PGlite) in DATA_DIR. */
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   DATA_DIR: z.string().default('.data/pglite'),
   /** Public base URL; the OAuth issuer and the base of every absolute URL we print. */
   PUBLIC_URL: z.string().url().optional(),

@@ -1744,10 +1744,6 @@ export type RotateClientSecretErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type RotateClientSecretError = RotateClientSecretErrors[keyof RotateClientSecretErrors];

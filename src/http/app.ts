@@ -55,7 +55,7 @@ export function createApp({ services, handlers, pages = [] }: AppOptions): expre
   app.use(
     OpenApiValidator.middleware({
       apiSpec: spec,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
       validateResponses: config.validateResponses ? { removeAdditional: false } : false,
       validateSecurity: false,
       validateFormats: true,

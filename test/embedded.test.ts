@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deductPoints, getBalance } from '../generated/sdk/index.js';
+import { createClient } from '../generated/sdk/client/index.js';
+import { loadConfig } from '../src/config.js';
+import { createPartner } from '../src/partners/partners.js';
+import { startServer } from '../src/server.js';
+import { createUser } from '../src/users/users.js';
+
+// The README's default: no DATABASE_URL, so the server runs on the embedded PGlite in DATA_DIR.
+const dir = mkdtempSync(join(tmpdir(), 'tian-embedded-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('embedded database (the default without DATABASE_URL)', () => {
+  it('serves the points API and keeps the data across a restart', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const env = {
+      PORT: '0',
+      DATA_DIR: join(dir, 'pglite'),
+      PRIVY_APP_ID: 'embedded-test',
+      PRIVY_VERIFICATION_KEY: await exportSPKI(publicKey),
+    };
+    const sessionToken = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('privy.io')
+      .setAudience('embedded-test')
+      .setSubject('did:privy:embedded')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+
+    const first = await startServer(loadConfig(env));
+    expect(first.services.db.kind).toBe('embedded');
+    const { clientSecret } = await first.services.db.transaction((tx) =>
+      createPartner(tx, { name: 'Embedded', redirectUris: [], allowedScopes: ['deduct', 'balance'] }),
+    );
+    await first.services.db.transaction((tx) => createUser(tx, { privyId: 'did:privy:embedded', points: 40 }));
+    const headers = { 'X-API-Key': clientSecret, 'X-Privy-Id': 'did:privy:embedded', 'X-Privy-Session-Token': sessionToken };
+    const api = createClient({ baseUrl: first.url, headers });
+    const d = await deductPoints({ client: api, body: { amount: 15, idempotencyKey: 'emb-1' } });
+    expect(d.data?.newBalance).toBe(25);
+    await first.close();
+
+    const second = await startServer(loadConfig(env));
+    const api2 = createClient({ baseUrl: second.url, headers });
+    expect((await getBalance({ client: api2 })).data?.balance).toBe(25);
+    const replay = await deductPoints({ client: api2, body: { amount: 15, idempotencyKey: 'emb-1' } });
+    expect(replay.response.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.data?.transactionId).toBe(d.data?.transactionId);
+    expect((await getBalance({ client: api2 })).data?.balance).toBe(25);
+    await second.close();
+  });
+
+  it('`npm start` (src/main.ts) boots on the embedded database, says so, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, PORT: '0', DATA_DIR: join(dir, 'main'), DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no start within 30 s: ${out}`)), 30_000);
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m?.[1]) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    expect(out).toContain('embedded PostgreSQL (PGlite)');
+    const res = await fetch(`${url}/api/v1/points/balance`);
+    expect(res.status).toBe(401);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
