@@ -23,7 +23,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 const testDb = await createTestDatabase();
-console.log(`[bench] database: ${testDb.kind === 'postgres' ? 'real PostgreSQL' : 'embedded PGlite (numbers mean little: one session)'}; ${SECONDS}s per run, ${CONNECTIONS} connections`);
+console.log(
+  `[bench] database: ${testDb.kind === 'postgres' ? 'real PostgreSQL' : 'embedded PGlite (numbers mean little: one session)'}; ${SECONDS}s per run, ${CONNECTIONS} connections`,
+);
 const { publicKey, privateKey } = await generateKeyPair('ES256');
 const baseEnv = {
   PORT: '0',
@@ -39,7 +41,9 @@ await db.migrate();
 const { partner, clientSecret } = await db.transaction((tx) =>
   createPartner(tx, { name: 'Bench', redirectUris: [], allowedScopes: ['deduct', 'balance'] }),
 );
-const user = await db.transaction((tx) => createUser(tx, { privyId: 'did:privy:bench', points: 1_000_000_000 }));
+const user = await db.transaction((tx) =>
+  createUser(tx, { privyId: 'did:privy:bench', points: 1_000_000_000 }),
+);
 const session = await new SignJWT({})
   .setProtectedHeader({ alg: 'ES256' })
   .setIssuer('privy.io')
@@ -52,7 +56,12 @@ const session = await new SignJWT({})
 const reference = await startReference(testDb.url);
 
 type Result = { name: string; rps: number; p99: number; errors: number };
-async function load(name: string, url: string, method: 'GET' | 'POST', headers: Record<string, string>): Promise<Result> {
+async function load(
+  name: string,
+  url: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+): Promise<Result> {
   const r = await autocannon({
     url,
     method,
@@ -72,10 +81,24 @@ for (const [op, method, path] of [
   ['deduct', 'POST', '/api/v1/points/deduct'],
 ] as const) {
   const results: Result[] = [];
-  results.push(await load('reference (node:http + pg)', `${reference.url}${path}?user=${user.id}&partner=${partner.id}`, method, {}));
+  results.push(
+    await load(
+      'reference (node:http + pg)',
+      `${reference.url}${path}?user=${user.id}&partner=${partner.id}`,
+      method,
+      {},
+    ),
+  );
   for (const validate of ['true', 'false']) {
     const app = await startServer(loadConfig({ ...baseEnv, VALIDATE_RESPONSES: validate }), { db });
-    results.push(await load(`app, response validation ${validate === 'true' ? 'on ' : 'off'}`, `${app.url}${path}`, method, auth));
+    results.push(
+      await load(
+        `app, response validation ${validate === 'true' ? 'on ' : 'off'}`,
+        `${app.url}${path}`,
+        method,
+        auth,
+      ),
+    );
     await app.close();
   }
   rows.push({ op, results });
@@ -94,7 +117,9 @@ const [row] = await db.query<{ sum: string; balance: number }>(
   'select (select sum(amount) from ledger_entries where user_id = $1) as sum, balance from users where id = $1',
   [user.id],
 );
-console.log(`\nledger check: sum of ledger ${row?.sum} == balance ${row?.balance}: ${Number(row?.sum) === row?.balance}`);
+console.log(
+  `\nledger check: sum of ledger ${row?.sum} == balance ${row?.balance}: ${Number(row?.sum) === row?.balance}`,
+);
 
 await reference.close();
 await db.close();
@@ -108,7 +133,9 @@ async function startReference(url: string | undefined) {
     try {
       if (req.method === 'GET') {
         const r = await pool.query('select balance from users where id = $1', [userId]);
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ success: true, userId, balance: r.rows[0].balance }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ success: true, userId, balance: r.rows[0].balance }));
         return;
       }
       let body = '';
@@ -120,7 +147,9 @@ async function startReference(url: string | undefined) {
          select $3, id, $4, 'deduct', -$2::integer, balance, $5 from upd returning public_id, balance_after`,
         [userId, amount, newId('txn'), Number(q.get('partner')), description],
       );
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ success: true, newBalance: r.rows[0].balance_after }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ success: true, newBalance: r.rows[0].balance_after }));
     } catch (err) {
       res.writeHead(500).end(String(err));
     }

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deductPoints, getBalance } from '../generated/sdk/index.js';
 import { createClient } from '../generated/sdk/client/index.js';
+import { deductPoints, getBalance } from '../generated/sdk/index.js';
 import { loadConfig } from '../src/config.js';
 import { createPartner } from '../src/partners/partners.js';
 import { startServer } from '../src/server.js';
@@ -38,8 +38,14 @@ describe('embedded database (the default without DATABASE_URL)', () => {
     const { clientSecret } = await first.services.db.transaction((tx) =>
       createPartner(tx, { name: 'Embedded', redirectUris: [], allowedScopes: ['deduct', 'balance'] }),
     );
-    await first.services.db.transaction((tx) => createUser(tx, { privyId: 'did:privy:embedded', points: 40 }));
-    const headers = { 'X-API-Key': clientSecret, 'X-Privy-Id': 'did:privy:embedded', 'X-Privy-Session-Token': sessionToken };
+    await first.services.db.transaction((tx) =>
+      createUser(tx, { privyId: 'did:privy:embedded', points: 40 }),
+    );
+    const headers = {
+      'X-API-Key': clientSecret,
+      'X-Privy-Id': 'did:privy:embedded',
+      'X-Privy-Session-Token': sessionToken,
+    };
     const api = createClient({ baseUrl: first.url, headers });
     const d = await deductPoints({ client: api, body: { amount: 15, idempotencyKey: 'emb-1' } });
     expect(d.data?.newBalance).toBe(25);

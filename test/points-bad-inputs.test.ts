@@ -29,7 +29,13 @@ async function state() {
   return row;
 }
 
-type Case = { name: string; status: number; code: string; headers?: Record<string, string | null>; body?: string };
+type Case = {
+  name: string;
+  status: number;
+  code: string;
+  headers?: Record<string, string | null>;
+  body?: string;
+};
 
 const json = (v: unknown) => JSON.stringify(v);
 const otherKey = await generateKeyPair('ES256');
@@ -42,27 +48,116 @@ describe('bad inputs to POST /api/v1/points/deduct get a clear 4xx and change no
     { name: 'fractional amount', status: 400, code: 'validation_failed', body: json({ amount: 1.5 }) },
     { name: 'amount as a string', status: 400, code: 'validation_failed', body: json({ amount: '10' }) },
     { name: 'huge amount', status: 400, code: 'validation_failed', body: json({ amount: 1e12 }) },
-    { name: 'amount beyond 2^53', status: 400, code: 'validation_failed', body: '{"amount": 99999999999999999999}' },
+    {
+      name: 'amount beyond 2^53',
+      status: 400,
+      code: 'validation_failed',
+      body: '{"amount": 99999999999999999999}',
+    },
     { name: 'amount null', status: 400, code: 'validation_failed', body: json({ amount: null }) },
     { name: 'extra field', status: 400, code: 'validation_failed', body: json({ amount: 1, admin: true }) },
-    { name: 'description too long', status: 400, code: 'validation_failed', body: json({ amount: 1, description: 'x'.repeat(501) }) },
-    { name: 'description not a string', status: 400, code: 'validation_failed', body: json({ amount: 1, description: 42 }) },
-    { name: 'idempotency key with spaces', status: 400, code: 'validation_failed', body: json({ amount: 1, idempotencyKey: 'a b' }) },
-    { name: 'idempotency key too long', status: 400, code: 'validation_failed', body: json({ amount: 1, idempotencyKey: 'k'.repeat(256) }) },
-    { name: 'empty idempotency key', status: 400, code: 'validation_failed', body: json({ amount: 1, idempotencyKey: '' }) },
-    { name: 'header and body keys differ', status: 400, code: 'idempotency_key_mismatch', headers: { 'idempotency-key': 'k1' }, body: json({ amount: 1, idempotencyKey: 'k2' }) },
+    {
+      name: 'description too long',
+      status: 400,
+      code: 'validation_failed',
+      body: json({ amount: 1, description: 'x'.repeat(501) }),
+    },
+    {
+      name: 'description not a string',
+      status: 400,
+      code: 'validation_failed',
+      body: json({ amount: 1, description: 42 }),
+    },
+    {
+      name: 'idempotency key with spaces',
+      status: 400,
+      code: 'validation_failed',
+      body: json({ amount: 1, idempotencyKey: 'a b' }),
+    },
+    {
+      name: 'idempotency key too long',
+      status: 400,
+      code: 'validation_failed',
+      body: json({ amount: 1, idempotencyKey: 'k'.repeat(256) }),
+    },
+    {
+      name: 'empty idempotency key',
+      status: 400,
+      code: 'validation_failed',
+      body: json({ amount: 1, idempotencyKey: '' }),
+    },
+    {
+      name: 'header and body keys differ',
+      status: 400,
+      code: 'idempotency_key_mismatch',
+      headers: { 'idempotency-key': 'k1' },
+      body: json({ amount: 1, idempotencyKey: 'k2' }),
+    },
     { name: 'body is an array', status: 400, code: 'validation_failed', body: json([{ amount: 1 }]) },
     { name: 'malformed JSON', status: 400, code: 'invalid_json', body: '{"amount": 1' },
     { name: 'empty body', status: 400, code: 'validation_failed', body: '' },
-    { name: 'text/plain body', status: 415, code: 'unsupported_media_type', headers: { 'content-type': 'text/plain' }, body: 'amount=1' },
-    { name: 'oversized body', status: 413, code: 'payload_too_large', body: json({ amount: 1, description: 'x'.repeat(20_000) }) },
-    { name: 'no API key', status: 401, code: 'missing_api_key', headers: { 'x-api-key': null }, body: json({ amount: 1 }) },
-    { name: 'wrong API key', status: 401, code: 'invalid_api_key', headers: { 'x-api-key': 'tcsk_nope' }, body: json({ amount: 1 }) },
-    { name: 'no session token', status: 401, code: 'missing_session_token', headers: { 'x-privy-session-token': null }, body: json({ amount: 1 }) },
-    { name: 'no privyId', status: 401, code: 'missing_session_token', headers: { 'x-privy-id': null }, body: json({ amount: 1 }) },
-    { name: 'garbage session token', status: 401, code: 'invalid_session_token', headers: { 'x-privy-session-token': 'not.a.jwt' }, body: json({ amount: 1 }) },
-    { name: 'malformed Authorization header', status: 401, code: 'invalid_token', headers: { authorization: 'Basic abc' }, body: json({ amount: 1 }) },
-    { name: 'unknown bearer token', status: 401, code: 'invalid_token', headers: { authorization: 'Bearer tcat_unknown' }, body: json({ amount: 1 }) },
+    {
+      name: 'text/plain body',
+      status: 415,
+      code: 'unsupported_media_type',
+      headers: { 'content-type': 'text/plain' },
+      body: 'amount=1',
+    },
+    {
+      name: 'oversized body',
+      status: 413,
+      code: 'payload_too_large',
+      body: json({ amount: 1, description: 'x'.repeat(20_000) }),
+    },
+    {
+      name: 'no API key',
+      status: 401,
+      code: 'missing_api_key',
+      headers: { 'x-api-key': null },
+      body: json({ amount: 1 }),
+    },
+    {
+      name: 'wrong API key',
+      status: 401,
+      code: 'invalid_api_key',
+      headers: { 'x-api-key': 'tcsk_nope' },
+      body: json({ amount: 1 }),
+    },
+    {
+      name: 'no session token',
+      status: 401,
+      code: 'missing_session_token',
+      headers: { 'x-privy-session-token': null },
+      body: json({ amount: 1 }),
+    },
+    {
+      name: 'no privyId',
+      status: 401,
+      code: 'missing_session_token',
+      headers: { 'x-privy-id': null },
+      body: json({ amount: 1 }),
+    },
+    {
+      name: 'garbage session token',
+      status: 401,
+      code: 'invalid_session_token',
+      headers: { 'x-privy-session-token': 'not.a.jwt' },
+      body: json({ amount: 1 }),
+    },
+    {
+      name: 'malformed Authorization header',
+      status: 401,
+      code: 'invalid_token',
+      headers: { authorization: 'Basic abc' },
+      body: json({ amount: 1 }),
+    },
+    {
+      name: 'unknown bearer token',
+      status: 401,
+      code: 'invalid_token',
+      headers: { authorization: 'Bearer tcat_unknown' },
+      body: json({ amount: 1 }),
+    },
   ];
 
   it.each(cases().map((c) => [c.name, c] as const))('%s', async (_name, c) => {
@@ -72,7 +167,11 @@ describe('bad inputs to POST /api/v1/points/deduct get a clear 4xx and change no
       if (v === null) delete headers[k];
       else headers[k] = v;
     }
-    const res = await fetch(`${t.url}/api/v1/points/deduct`, { method: 'POST', headers, body: c.body ?? null });
+    const res = await fetch(`${t.url}/api/v1/points/deduct`, {
+      method: 'POST',
+      headers,
+      body: c.body ?? null,
+    });
     expect(res.status).toBe(c.status);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     const body = await res.json();
@@ -127,7 +226,11 @@ describe('bad inputs to POST /api/v1/points/deduct get a clear 4xx and change no
 
   it('a valid session for a Privy user with no wallet is 404 user_not_found', async () => {
     const res = await fetch(`${t.url}/api/v1/points/balance`, {
-      headers: { ...good, 'x-privy-id': 'did:privy:nobody', 'x-privy-session-token': await t.privyToken('did:privy:nobody') },
+      headers: {
+        ...good,
+        'x-privy-id': 'did:privy:nobody',
+        'x-privy-session-token': await t.privyToken('did:privy:nobody'),
+      },
     });
     expect(res.status).toBe(404);
     expect((await res.json()).code).toBe('user_not_found');
@@ -138,7 +241,11 @@ describe('idempotency', () => {
   it('replays the first response for the same key and parameters, refuses other parameters with 422', async () => {
     const before = await state();
     const send = (body: unknown, extra: Record<string, string> = {}) =>
-      fetch(`${t.url}/api/v1/points/deduct`, { method: 'POST', headers: { ...good, ...extra }, body: json(body) });
+      fetch(`${t.url}/api/v1/points/deduct`, {
+        method: 'POST',
+        headers: { ...good, ...extra },
+        body: json(body),
+      });
     const first = await send({ amount: 3, description: 'pack', idempotencyKey: 'idem-1' });
     expect(first.status).toBe(200);
     expect(first.headers.get('idempotent-replayed')).toBeNull();
@@ -157,9 +264,17 @@ describe('idempotency', () => {
 
   it('a failed attempt stores nothing, so the same key works once the user has the points', async () => {
     const u = await t.user({ points: 2 });
-    const headers = { ...good, 'x-privy-id': u.privyId, 'x-privy-session-token': await t.privyToken(u.privyId) };
+    const headers = {
+      ...good,
+      'x-privy-id': u.privyId,
+      'x-privy-session-token': await t.privyToken(u.privyId),
+    };
     const send = () =>
-      fetch(`${t.url}/api/v1/points/deduct`, { method: 'POST', headers, body: json({ amount: 5, idempotencyKey: 'retry-me' }) });
+      fetch(`${t.url}/api/v1/points/deduct`, {
+        method: 'POST',
+        headers,
+        body: json({ amount: 5, idempotencyKey: 'retry-me' }),
+      });
     expect((await send()).status).toBe(402);
     await t.db.query('update users set balance = balance + 10 where id = $1', [u.id]);
     const ok = await send();

@@ -6,7 +6,8 @@ import { realPostgresAvailable } from './support/pg.js';
 // Races only mean something with many real connections: PGlite is one session that runs one
 // transaction at a time, so on the embedded database these would pass without proving anything.
 const real = await realPostgresAvailable();
-if (!real) console.warn('[tests] points-races SKIPPED: needs the real PostgreSQL server (multi-connection races).');
+if (!real)
+  console.warn('[tests] points-races SKIPPED: needs the real PostgreSQL server (multi-connection races).');
 
 describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connections)', () => {
   let t: TestServer;
@@ -29,7 +30,9 @@ describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connecti
     const user = await t.user({ points: 137 });
     const api = await t.legacyClient(apiKey, user.privyId);
     const results = await Promise.all(
-      Array.from({ length: 200 }, () => deductPoints({ client: api, body: { amount: 1, description: 'race' } })),
+      Array.from({ length: 200 }, () =>
+        deductPoints({ client: api, body: { amount: 1, description: 'race' } }),
+      ),
     );
     const statuses = results.map((r) => r.response.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(137);
@@ -50,7 +53,10 @@ describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connecti
     const api = await t.legacyClient(apiKey, user.privyId);
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
-        deductPoints({ client: api, body: { amount: 7, description: 'once', idempotencyKey: 'order-race-1' } }),
+        deductPoints({
+          client: api,
+          body: { amount: 7, description: 'once', idempotencyKey: 'order-race-1' },
+        }),
       ),
     );
     const ok = results.filter((r) => r.response.status === 200);
@@ -64,7 +70,10 @@ describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connecti
     expect(await ledger(user.id)).toEqual({ sum: 993, entries: 2 });
 
     // After the race, a retry with the same key is a replay of the one deduction.
-    const again = await deductPoints({ client: api, body: { amount: 7, description: 'once', idempotencyKey: 'order-race-1' } });
+    const again = await deductPoints({
+      client: api,
+      body: { amount: 7, description: 'once', idempotencyKey: 'order-race-1' },
+    });
     expect(again.response.headers.get('idempotent-replayed')).toBe('true');
     expect(again.data?.transactionId).toBe(ok[0]?.data?.transactionId);
   });
@@ -75,7 +84,9 @@ describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connecti
     const d = await deductPoints({ client: api, body: { amount: 10 } });
     const txn = d.data?.transactionId ?? '';
     const results = await Promise.all(
-      Array.from({ length: 30 }, () => refundTransaction({ client: api, path: { transactionId: txn }, body: { amount: 1 } })),
+      Array.from({ length: 30 }, () =>
+        refundTransaction({ client: api, path: { transactionId: txn }, body: { amount: 1 } }),
+      ),
     );
     expect(results.filter((r) => r.response.status === 200)).toHaveLength(10);
     expect(results.filter((r) => r.response.status === 422)).toHaveLength(20);
@@ -91,7 +102,11 @@ describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connecti
         Array.from({ length: 20 }, async (_, i) => {
           const r = await deductPoints({ client: api, body: { amount: 3 + (i % 4) } });
           if (r.data && i % 2 === 0) {
-            await refundTransaction({ client: api, path: { transactionId: r.data.transactionId }, body: { amount: 1 } });
+            await refundTransaction({
+              client: api,
+              path: { transactionId: r.data.transactionId },
+              body: { amount: 1 },
+            });
           }
         }),
       ),

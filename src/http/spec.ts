@@ -16,7 +16,6 @@ export type SpecOperation = {
   responses: string[];
 };
 
-// biome-ignore lint/suspicious/noExplicitAny: the parsed document is checked by the validator and the linter.
 export type OpenApiDocument = any;
 
 let cached: OpenApiDocument | undefined;
