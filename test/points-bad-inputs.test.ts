@@ -164,6 +164,7 @@ describe('bad inputs to POST /api/v1/points/deduct get a clear 4xx and change no
     const before = await state();
     const headers: Record<string, string> = { ...good };
     for (const [k, v] of Object.entries(c.headers ?? {})) {
+      if (v === undefined) continue;
       if (v === null) delete headers[k];
       else headers[k] = v;
     }

@@ -1,5 +1,7 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deductPoints, getBalance, refundTransaction } from '../generated/sdk/index.js';
+import { advisoryKey } from '../src/points/idempotency.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 import { realPostgresAvailable } from './support/pg.js';
 
@@ -115,6 +117,33 @@ describe.skipIf(!real)('points under concurrency (real PostgreSQL, many connecti
       const balance = (await getBalance({ client: apis[i] })).data?.balance ?? -1;
       expect(balance).toBeGreaterThanOrEqual(0);
       expect((await ledger(u.id)).sum).toBe(balance);
+    }
+  });
+});
+
+describe.skipIf(!real)('idempotency key in flight (deterministic)', () => {
+  it('answers 409 idempotency_key_in_flight while another transaction holds the key, and deducts nothing', async () => {
+    const t = await startTestServer();
+    try {
+      const partner = await t.partner();
+      const user = await t.user({ points: 50 });
+      const api = await t.legacyClient(partner.clientSecret, user.privyId);
+      const lockId = advisoryKey({ partnerId: partner.id, userId: user.id, key: 'held-key' });
+      const holder = new pg.Client({ connectionString: t.db.orm.config.get('clientUrl') });
+      await holder.connect();
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock($1::bigint)', [lockId]);
+      const blocked = await deductPoints({ client: api, body: { amount: 5, idempotencyKey: 'held-key' } });
+      expect(blocked.response.status).toBe(409);
+      expect(blocked.error).toMatchObject({ code: 'idempotency_key_in_flight' });
+      expect((await getBalance({ client: api })).data?.balance).toBe(50);
+      await holder.query('commit');
+      await holder.end();
+      const ok = await deductPoints({ client: api, body: { amount: 5, idempotencyKey: 'held-key' } });
+      expect(ok.response.status).toBe(200);
+      expect(ok.data?.newBalance).toBe(45);
+    } finally {
+      await t.stop();
     }
   });
 });

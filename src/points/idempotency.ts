@@ -66,7 +66,7 @@ function hashParams(operation: string, params: Record<string, unknown>): string 
 }
 
 /** A signed 64-bit lock id from the key's scope (a collision only costs a spurious 409). */
-function advisoryKey(s: Scope): string {
+export function advisoryKey(s: Scope): string {
   const h = createHash('sha256').update(`idem:${s.partnerId}:${s.userId}:${s.key}`).digest();
   return h.readBigInt64BE(0).toString();
 }
