@@ -33,7 +33,7 @@ type Case = {
   name: string;
   status: number;
   code: string;
-  headers?: Record<string, string | null>;
+  headers?: Record<string, string | null | undefined>;
   body?: string;
 };
 
