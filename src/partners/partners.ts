@@ -66,7 +66,10 @@ export async function createPartner(
 
 /** The partner whose API key (client secret) this is; lookup by hash, so nothing to compare. */
 export async function findPartnerByApiKey(sql: Sql, apiKey: string): Promise<Partner | null> {
-  return sql.em.findOne(PartnerSchema, { clientSecretHash: hashSecret(apiKey) });
+  // On every partner request: one indexed statement, mapped without the ORM's query builder (the
+  // builder was a quarter of the CPU of a balance read in `npm run bench`).
+  const [row] = await sql.query('select * from partners where client_secret_hash = $1', [hashSecret(apiKey)]);
+  return row ? sql.em.map(PartnerSchema, row) : null;
 }
 
 export async function findPartnerByClientId(sql: Sql, clientId: string): Promise<Partner | null> {
