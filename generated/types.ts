@@ -914,11 +914,10 @@ export interface components {
         /** @description An RFC 6749 token request (§4.1.3 and §6). */
         TokenRequest: {
             /**
-             * @description The grant.
+             * @description The grant: `authorization_code` or `refresh_token`. Any other value is answered with `unsupported_grant_type`.
              * @example authorization_code
-             * @enum {string}
              */
-            grant_type: "authorization_code" | "refresh_token";
+            grant_type: string;
             /**
              * @description authorization_code grant. The code from the redirect.
              * @example tcac_Qm9vdGgxMjM0NTY3ODkwYWJjZGVmZ2hpamtsbW5vcA
@@ -2340,16 +2339,16 @@ export interface operations {
                 client_id: string;
                 /** @description Must exactly match one of your registered redirect URIs. */
                 redirect_uri: string;
-                /** @description Only `code` is supported (no implicit grant). */
-                response_type?: "code";
-                /** @description Space-separated scopes, a subset of those your partner account may request. */
-                scope: string;
+                /** @description Only `code` is supported (no implicit grant); anything else is redirected back as `unsupported_response_type`. */
+                response_type?: string;
+                /** @description Space-separated scopes, a subset of those your partner account may request. Required in practice; a missing or unknown scope is redirected back as `invalid_scope`. */
+                scope?: string;
                 /** @description Opaque value echoed back unchanged; use it to bind the callback to the user's session. */
                 state?: string;
                 /** @description PKCE challenge (RFC 7636), `BASE64URL(SHA256(code_verifier))`. */
                 code_challenge?: string;
-                /** @description Only `S256` is supported. */
-                code_challenge_method?: "S256";
+                /** @description Only `S256` is supported; anything else is redirected back as `invalid_request`. */
+                code_challenge_method?: string;
             };
             header?: never;
             path?: never;

@@ -7,7 +7,9 @@ import { buildHandlers } from './http/handlers.js';
 import type { Services } from './http/services.js';
 import { PrivyVerifier } from './identity/privy.js';
 import { type Clock, systemClock } from './lib/clock.js';
+import { OAuthService } from './oauth2/service.js';
 import { PointsService } from './points/points.js';
+import { walletPages } from './web/router.js';
 
 export type Running = {
   app: express.Express;
@@ -25,12 +27,15 @@ export async function buildServices(
   const clock = opts.clock ?? systemClock;
   const db = opts.db ?? (await Database.open({ url: config.databaseUrl, dataDir: config.dataDir }));
   await db.migrate();
+  const oauth = new OAuthService(db, clock);
   return {
     config,
     db,
     clock,
     privy: new PrivyVerifier(config.privy, clock),
     points: new PointsService(db, clock),
+    oauth,
+    bearer: oauth,
   };
 }
 
@@ -39,7 +44,7 @@ export async function startServer(
   opts: { clock?: Clock; db?: Database } = {},
 ): Promise<Running> {
   const services = await buildServices(config, opts);
-  const app = createApp({ services, handlers: buildHandlers(services) });
+  const app = createApp({ services, handlers: buildHandlers(services), pages: [walletPages(services)] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);

@@ -342,9 +342,9 @@ export type SubscriptionList = {
  */
 export type TokenRequest = {
     /**
-     * The grant.
+     * The grant: `authorization_code` or `refresh_token`. Any other value is answered with `unsupported_grant_type`.
      */
-    grant_type: 'authorization_code' | 'refresh_token';
+    grant_type: string;
     /**
      * authorization_code grant. The code from the redirect.
      */
@@ -1531,13 +1531,13 @@ export type AuthorizeData = {
          */
         redirect_uri: string;
         /**
-         * Only `code` is supported (no implicit grant).
+         * Only `code` is supported (no implicit grant); anything else is redirected back as `unsupported_response_type`.
          */
-        response_type?: 'code';
+        response_type?: string;
         /**
-         * Space-separated scopes, a subset of those your partner account may request.
+         * Space-separated scopes, a subset of those your partner account may request. Required in practice; a missing or unknown scope is redirected back as `invalid_scope`.
          */
-        scope: string;
+        scope?: string;
         /**
          * Opaque value echoed back unchanged; use it to bind the callback to the user's session.
          */
@@ -1547,9 +1547,9 @@ export type AuthorizeData = {
          */
         code_challenge?: string;
         /**
-         * Only `S256` is supported.
+         * Only `S256` is supported; anything else is redirected back as `invalid_request`.
          */
-        code_challenge_method?: 'S256';
+        code_challenge_method?: string;
     };
     url: '/api/oauth2/authorize';
 };

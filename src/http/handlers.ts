@@ -1,3 +1,4 @@
+import { oauthHandlers } from '../oauth2/handlers.js';
 import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
 import { notImplemented } from './errors.js';
@@ -28,11 +29,7 @@ export function buildHandlers(s: Services, extra: Partial<Handlers> = {}): Handl
     sendTestWebhook: pending('sendTestWebhook'),
     listWebhookDeliveries: pending('listWebhookDeliveries'),
     resendWebhookDelivery: pending('resendWebhookDelivery'),
-    authorize: pending('authorize'),
-    createToken: pending('createToken'),
-    revokeToken: pending('revokeToken'),
-    getTokenInfo: pending('getTokenInfo'),
-    getAuthorizationServerMetadata: pending('getAuthorizationServerMetadata'),
+    ...oauthHandlers(s),
     ...extra,
   };
 }

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import type { PrivyVerifier } from '../identity/privy.js';
 import type { Clock } from '../lib/clock.js';
+import type { OAuthService } from '../oauth2/service.js';
 import type { PointsService } from '../points/points.js';
 import type { BearerVerifier } from './auth.js';
 
@@ -12,5 +13,6 @@ export type Services = {
   clock: Clock;
   privy: PrivyVerifier;
   points: PointsService;
+  oauth: OAuthService;
   bearer?: BearerVerifier;
 };

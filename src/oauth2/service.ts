@@ -1,0 +1,91 @@
+import type { components } from '../../generated/types.js';
+import type { Database } from '../db/database.js';
+import type { Partner } from '../db/entities.js';
+import type { BearerVerifier } from '../http/auth.js';
+import { OAuthError } from '../http/errors.js';
+import type { Clock } from '../lib/clock.js';
+import { authorizationCodeGrant } from './authorization-code-grant.js';
+import {
+  type AuthorizationRequest,
+  type AuthorizeParams,
+  checkAuthorizationRequest,
+} from './authorize-request.js';
+import { authenticateClient, type ClientCredentials } from './client-auth.js';
+import { issueCode } from './codes.js';
+import { type ConnectedApp, disconnectApp, listConnectedApps } from './connected-apps.js';
+import { refreshTokenGrant } from './refresh-token-grant.js';
+import { revokeToken } from './revoke.js';
+import { parseScope } from './scopes.js';
+import { isActive, type TokenInfo, tokenInfo } from './token-info.js';
+import { findPair, type TokenResponse } from './tokens.js';
+
+type TokenRequest = components['schemas']['TokenRequest'];
+
+/** One module per grant (RFC 6749 §4.1.3, §6); anything else is unsupported_grant_type. */
+const GRANTS = {
+  authorization_code: authorizationCodeGrant,
+  refresh_token: refreshTokenGrant,
+} as const;
+
+/** The authorization server's rules, each in one transaction, on the injected clock. */
+export class OAuthService implements BearerVerifier {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  checkAuthorizationRequest(params: AuthorizeParams): Promise<AuthorizationRequest> {
+    return checkAuthorizationRequest(this.db, params);
+  }
+
+  issueCode(request: AuthorizationRequest, userId: number): Promise<string> {
+    return this.db.transaction((tx) => issueCode(tx, request, userId, this.clock.now()));
+  }
+
+  authenticateClient(creds: ClientCredentials): Promise<Partner> {
+    return authenticateClient(this.db, creds);
+  }
+
+  async token(client: Partner, params: TokenRequest): Promise<TokenResponse> {
+    if (!Object.hasOwn(GRANTS, params.grant_type)) {
+      throw new OAuthError('unsupported_grant_type', `grant_type ${params.grant_type} is not supported.`);
+    }
+    const grant = GRANTS[params.grant_type as keyof typeof GRANTS];
+    const outcome = await this.db.transaction((tx) => grant(tx, client, params, this.clock.now()));
+    if (outcome instanceof OAuthError) throw outcome;
+    return outcome;
+  }
+
+  async revoke(token: string, client: Partner | undefined): Promise<void> {
+    await this.db.transaction((tx) => revokeToken(tx, token, client, this.clock.now()));
+  }
+
+  tokenInfo(accessToken: string): Promise<TokenInfo | undefined> {
+    return tokenInfo(this.db, accessToken, this.clock.now());
+  }
+
+  /** `Authorization: Bearer tcat_...` on the points API: known, not revoked, not expired, user enabled. */
+  async verifyAccessToken(token: string) {
+    if (!token.startsWith('tcat_')) return undefined;
+    const pair = await findPair(this.db, 'access', token);
+    if (!pair || !isActive(pair, this.clock.now())) return undefined;
+    const [user] = await this.db.query('select 1 from users where id = $1 and disabled_at is null', [
+      pair.userId,
+    ]);
+    if (!user) return undefined;
+    return {
+      partnerId: pair.partnerId,
+      userId: pair.userId,
+      scopes: parseScope(pair.scope),
+      tokenId: pair.id,
+    };
+  }
+
+  connectedApps(userId: number): Promise<ConnectedApp[]> {
+    return listConnectedApps(this.db, userId, this.clock.now());
+  }
+
+  disconnectApp(userId: number, partnerId: number): Promise<number> {
+    return this.db.transaction((tx) => disconnectApp(tx, userId, partnerId, this.clock.now()));
+  }
+}

@@ -1,0 +1,97 @@
+import { AUTHORIZE_PARAMS, type AuthorizeParams } from '../oauth2/authorize-request.js';
+import type { ConnectedApp } from '../oauth2/connected-apps.js';
+import { SCOPE_DESCRIPTIONS } from '../oauth2/scopes.js';
+import type { Scope } from '../partners/partners.js';
+import { html, SafeHtml } from './html.js';
+
+const STYLE = `
+body{font-family:system-ui,sans-serif;background:#f5f5f7;color:#1d1d1f;margin:0}
+main{max-width:26rem;margin:3rem auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px #0001}
+h1{font-size:1.3rem;margin-top:0} label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}
+input[type=email],input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
+button{margin-top:1rem;padding:.55rem 1.2rem;font-size:1rem;border-radius:8px;border:1px solid #888;cursor:pointer}
+button.primary{background:#0a66ff;color:#fff;border-color:#0a66ff} .error{color:#b00020}
+ul.scopes li{margin:.4rem 0} hr{margin:1.5rem 0;border:none;border-top:1px solid #ddd} .muted{color:#666;font-size:.85rem}`;
+
+function layout(title: string, body: SafeHtml): SafeHtml {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${title} · askTIAN Wallet</title>
+<style>${new SafeHtml(STYLE)}</style></head>
+<body><main>${body}</main></body></html>`;
+}
+
+/** The authorization request carried through the sign-in and consent forms. */
+function hiddenAuthorizeFields(params: AuthorizeParams | undefined): SafeHtml[] {
+  if (!params) return [];
+  return AUTHORIZE_PARAMS.filter((k) => params[k] !== undefined).map(
+    (k) => html`<input type="hidden" name="${k}" value="${params[k]}">`,
+  );
+}
+
+const csrfField = (csrf: string) => html`<input type="hidden" name="csrf_token" value="${csrf}">`;
+
+export function loginPage(opts: {
+  csrf: string;
+  authorize?: AuthorizeParams;
+  appName?: string;
+  error?: string;
+}): SafeHtml {
+  const carried = [csrfField(opts.csrf), ...hiddenAuthorizeFields(opts.authorize)];
+  return layout(
+    'Sign in',
+    html`<h1>Sign in to askTIAN Wallet</h1>
+${opts.appName ? html`<p><strong>${opts.appName}</strong> wants to connect to your wallet.</p>` : ''}
+${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
+<form method="post" action="/wallet/login">${carried}<input type="hidden" name="method" value="password">
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button class="primary" type="submit">Sign in</button></form>
+<hr><p class="muted">Or sign in with your Privy session</p>
+<form method="post" action="/wallet/login">${carried}<input type="hidden" name="method" value="privy">
+<label for="privy_id">Privy user id</label><input id="privy_id" name="privy_id" type="text" required>
+<label for="session_token">Privy session token</label><input id="session_token" name="session_token" type="password" required>
+<button type="submit">Sign in with Privy</button></form>`,
+  );
+}
+
+export function consentPage(opts: {
+  csrf: string;
+  appName: string;
+  scopes: Scope[];
+  userLabel: string;
+  authorize: AuthorizeParams;
+}): SafeHtml {
+  return layout(
+    'Allow access',
+    html`<h1><strong>${opts.appName}</strong> wants to access your askTIAN Wallet</h1>
+<p>Signed in as ${opts.userLabel}. If you allow it, ${opts.appName} will be able to:</p>
+<ul class="scopes">${opts.scopes.map((s) => html`<li>${SCOPE_DESCRIPTIONS[s]}</li>`)}</ul>
+<p class="muted">You can disconnect it at any time in your wallet settings.</p>
+<form method="post" action="/wallet/consent">${csrfField(opts.csrf)}${hiddenAuthorizeFields(opts.authorize)}
+<button class="primary" type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button></form>`,
+  );
+}
+
+export function errorPage(title: string, message: string): SafeHtml {
+  return layout(title, html`<h1>${title}</h1><p class="error">${message}</p>`);
+}
+
+export function settingsPage(opts: { csrf: string; userLabel: string; apps: ConnectedApp[] }): SafeHtml {
+  const apps =
+    opts.apps.length === 0
+      ? html`<p>No apps are connected to your wallet.</p>`
+      : html`<ul class="apps">${opts.apps.map(
+          (a) => html`<li><strong>${a.name}</strong> — ${a.scopes.join(', ')}
+<ul>${a.scopes.map((s) => html`<li>${SCOPE_DESCRIPTIONS[s as Scope] ?? s}</li>`)}</ul>
+<form method="post" action="/wallet/settings/revoke">${csrfField(opts.csrf)}
+<input type="hidden" name="partner_id" value="${a.partnerId}">
+<button type="submit">Disconnect ${a.name}</button></form></li>`,
+        )}</ul>`;
+  return layout(
+    'Connected apps',
+    html`<h1>Connected apps</h1><p>Signed in as ${opts.userLabel}.</p>${apps}
+<form method="post" action="/wallet/logout">${csrfField(opts.csrf)}<button type="submit">Sign out</button></form>`,
+  );
+}

@@ -1,0 +1,166 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import type { Services } from '../http/services.js';
+import { redirectTo } from '../oauth2/authorize-request.js';
+import { findUserByPrivyId, verifyPassword } from '../users/users.js';
+import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
+import { CsrfError, checkCsrf } from './csrf.js';
+import { sendPage } from './html.js';
+import { errorPage, loginPage, settingsPage } from './pages.js';
+import { WalletSessions } from './sessions.js';
+
+type Page = (req: Request, res: Response) => Promise<void>;
+const wrap =
+  (page: Page) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    page(req, res).catch(next);
+  };
+
+function field(body: unknown, name: string): string | undefined {
+  const v = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * The wallet's server-rendered pages: sign-in, consent, connected apps. Mounted before the OpenAPI
+ * validator (they are not part of the partner API). Every POST carries a CSRF token and answers
+ * 303 See Other (RFC 9700 §4.12).
+ */
+export function walletPages(s: Services): express.Router {
+  const sessions = new WalletSessions(s.db, s.clock, s.config);
+  const deps: WalletDeps = { config: s.config, oauth: s.oauth, sessions };
+  const router = express.Router();
+
+  const signInLimiter = rateLimit({
+    windowMs: 60_000,
+    limit: s.config.authRateLimitPerMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+    handler: (_req, res) => {
+      res.set('Retry-After', '60');
+      sendPage(res, 429, errorPage('Too many sign-in attempts', 'Wait a minute, then try again.'));
+    },
+  });
+
+  /** Who the submitted credentials belong to, or why not (shown on the sign-in page). */
+  async function signInUser(body: unknown): Promise<{ id: number; label: string } | string> {
+    if (field(body, 'method') === 'privy') {
+      const privyId = field(body, 'privy_id') ?? '';
+      const sessionToken = field(body, 'session_token') ?? '';
+      try {
+        await s.privy.verify(sessionToken, privyId);
+      } catch {
+        return 'The Privy session could not be verified. Sign in to Privy again.';
+      }
+      const user = await findUserByPrivyId(s.db, privyId);
+      return user
+        ? { id: user.id, label: user.email ?? privyId }
+        : 'There is no askTIAN wallet for this Privy account.';
+    }
+    const email = field(body, 'email') ?? '';
+    const user = await verifyPassword(s.db, email, field(body, 'password') ?? '');
+    return user ? { id: user.id, label: user.email ?? email } : 'The email or password is not right.';
+  }
+
+  router.get(
+    '/wallet/login',
+    wrap(async (req, res) => {
+      const session = await sessions.currentOrAnonymous(req, res);
+      if (session.userId !== null) return res.redirect(303, '/wallet/settings');
+      sendPage(res, 200, loginPage({ csrf: session.csrfToken }));
+    }),
+  );
+
+  router.post(
+    '/wallet/login',
+    signInLimiter,
+    wrap(async (req, res) => {
+      const session = await sessions.current(req);
+      checkCsrf(session, field(req.body, 'csrf_token'));
+      const authorize = field(req.body, 'client_id') ? authorizeParamsFrom(req.body) : undefined;
+      const user = await signInUser(req.body);
+      if (typeof user === 'string') {
+        return sendPage(res, 401, loginPage({ csrf: session.csrfToken, authorize, error: user }));
+      }
+      await sessions.signIn(res, session, user);
+      // Back to the authorization request (re-validated there), which now shows the consent page.
+      res.redirect(
+        303,
+        authorize ? `/api/oauth2/authorize?${new URLSearchParams(authorize)}` : '/wallet/settings',
+      );
+    }),
+  );
+
+  router.post(
+    '/wallet/consent',
+    wrap(async (req, res) => {
+      const session = await sessions.current(req);
+      checkCsrf(session, field(req.body, 'csrf_token'));
+      const params = authorizeParamsFrom(req.body);
+      if (session.userId === null) {
+        return sendPage(
+          res,
+          401,
+          loginPage({ csrf: session.csrfToken, authorize: params, error: 'Sign in first.' }),
+        );
+      }
+      // The hidden fields are client input: the request is checked again from scratch.
+      const request = await checkOrRespond(deps, res, params, 303);
+      if (!request) return;
+      const iss = issuerOf(s.config);
+      if (field(req.body, 'decision') !== 'allow') {
+        return res.redirect(
+          303,
+          redirectTo(request.redirectUri, {
+            error: 'access_denied',
+            error_description: 'The user denied the request.',
+            state: request.state,
+            iss,
+          }),
+        );
+      }
+      const code = await s.oauth.issueCode(request, session.userId);
+      res.redirect(303, redirectTo(request.redirectUri, { code, state: request.state, iss }));
+    }),
+  );
+
+  router.get(
+    '/wallet/settings',
+    wrap(async (req, res) => {
+      const session = await sessions.currentOrAnonymous(req, res);
+      if (session.userId === null) return sendPage(res, 200, loginPage({ csrf: session.csrfToken }));
+      const apps = await s.oauth.connectedApps(session.userId);
+      sendPage(res, 200, settingsPage({ csrf: session.csrfToken, userLabel: session.userLabel ?? '', apps }));
+    }),
+  );
+
+  router.post(
+    '/wallet/settings/revoke',
+    wrap(async (req, res) => {
+      const session = await sessions.current(req);
+      checkCsrf(session, field(req.body, 'csrf_token'));
+      const partnerId = Number(field(req.body, 'partner_id'));
+      if (session.userId === null) return res.redirect(303, '/wallet/login');
+      if (Number.isSafeInteger(partnerId)) await s.oauth.disconnectApp(session.userId, partnerId);
+      res.redirect(303, '/wallet/settings');
+    }),
+  );
+
+  router.post(
+    '/wallet/logout',
+    wrap(async (req, res) => {
+      const session = await sessions.current(req);
+      checkCsrf(session, field(req.body, 'csrf_token'));
+      await sessions.end(res, session);
+      res.redirect(303, '/wallet/login');
+    }),
+  );
+
+  router.use('/wallet', (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof CsrfError) return sendPage(res, 403, errorPage('Request refused', err.message));
+    console.error(`[error] ${req.method} ${req.path}:`, err);
+    sendPage(res, 500, errorPage('Something went wrong', 'Please try again in a moment.'));
+  });
+  return router;
+}
