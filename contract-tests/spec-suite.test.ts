@@ -1,0 +1,755 @@
+/**
+ * Spec-driven contract suite: for every (operation, documented status) pair of openapi.yaml, a real
+ * request through the real server that provokes that status, and a check of the raw response (status,
+ * Content-Type, body, declared headers) against the spec with ajv (OpenAPI 3.1 = JSON Schema 2020-12).
+ * Prints the coverage of those pairs; fails when a pair of an implemented operation has no driver.
+ */
+import { createRequire } from 'node:module';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { OperationId } from '../src/http/operations.js';
+import { listOperations, loadSpec, type OpenApiDocument, type SpecOperation } from '../src/http/spec.js';
+import { advisoryKey } from '../src/points/idempotency.js';
+import { startTestServer, type TestServer } from '../test/support/harness.js';
+import { OAuthPending, obtainTokens, query, type TokenSet } from './oauth-flow.js';
+import { pendingOperations } from './probes.js';
+
+// ajv ships CommonJS with `export default` typings; createRequire sidesteps the ESM interop.
+const require = createRequire(import.meta.url);
+const Ajv2020 = require('ajv/dist/2020').default as typeof import('ajv/dist/2020.js').default;
+const addFormats = require('ajv-formats').default as typeof import('ajv-formats').default;
+
+// ---------------------------------------------------------------- spec + schema validation
+const spec = loadSpec();
+const SPEC_ID = 'https://contract.tian.test/openapi';
+const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
+addFormats(ajv);
+ajv.addSchema({ $id: SPEC_ID, components: { schemas: spec.components.schemas } });
+
+const deref = (o: OpenApiDocument): OpenApiDocument => {
+  let cur = o;
+  while (cur && typeof cur.$ref === 'string') {
+    cur = (cur.$ref as string)
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce((acc: OpenApiDocument, k: string) => acc?.[k], spec);
+  }
+  return cur;
+};
+const absolutise = (schema: OpenApiDocument): OpenApiDocument =>
+  JSON.parse(JSON.stringify(schema).replace(/"#\/components\//g, `"${SPEC_ID}#/components/`));
+
+function schemaErrors(schema: OpenApiDocument, value: unknown): string | undefined {
+  const validate = ajv.compile(absolutise(schema));
+  return validate(value) ? undefined : ajv.errorsText(validate.errors, { dataVar: 'body' });
+}
+
+/** Everything wrong with `res` as the documented `status` response of `op`; [] when it conforms. */
+async function conformance(op: SpecOperation, status: string, res: Response): Promise<string[]> {
+  const problems: string[] = [];
+  const text = await res.text();
+  if (String(res.status) !== status)
+    problems.push(`status ${res.status}, expected ${status}: ${text.slice(0, 400)}`);
+  const def = deref(spec.paths[op.path][op.method].responses[status]);
+  const content = def.content as Record<string, { schema?: OpenApiDocument }> | undefined;
+  if (content) {
+    const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+    const media = content[type];
+    if (!media)
+      problems.push(`Content-Type ${type || '(none)'} is not one of ${Object.keys(content).join(', ')}`);
+    else if (media.schema) {
+      let body: unknown = text;
+      if (/json/.test(type)) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          problems.push(`body is not JSON: ${text.slice(0, 200)}`);
+        }
+      }
+      const err = schemaErrors(media.schema, body);
+      if (err) problems.push(`body: ${err} in ${text.slice(0, 400)}`);
+    }
+  } else if (text !== '') problems.push(`documented without a body, got ${text.slice(0, 200)}`);
+  for (const [name, h] of Object.entries<OpenApiDocument>(def.headers ?? {})) {
+    const header = deref(h);
+    const value = res.headers.get(name);
+    if (value === null) {
+      if (header.required) problems.push(`required header ${name} missing`);
+      continue;
+    }
+    const schema = header.schema ?? {};
+    const typed = deref(schema).type === 'integer' && /^-?\d+$/.test(value) ? Number(value) : value;
+    const err = schemaErrors(schema, typed);
+    if (err) problems.push(`header ${name}: ${err}`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- servers and seed data
+const REDIRECT_URI = 'https://partner.test/callback';
+const FAKE = {
+  txn: 'txn_00000000000000000000000000',
+  sub: 'sub_00000000000000000000000000',
+  we: 'we_00000000000000000000000000',
+  wd: 'wd_00000000000000000000000000',
+};
+
+const t: TestServer = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '100000' });
+// A second server whose rate limits (API and credential endpoints) allow one request a minute.
+const limited: TestServer = await startTestServer({
+  RATE_LIMIT_PER_MINUTE: '1',
+  AUTH_RATE_LIMIT_PER_MINUTE: '1',
+});
+afterAll(async () => {
+  await t?.stop();
+  await limited?.stop();
+});
+
+const partner = await t.partner({ name: 'Contract Partner', redirectUris: [REDIRECT_URI] });
+const rotating = await t.partner({ name: 'Contract Rotating Partner' });
+const rich = await t.user({ points: 10_000_000 });
+const poor = await t.user({ points: 5 });
+const ghostPrivyId = 'did:privy:contract-no-wallet';
+const oauthUser = { email: 'contract-oauth@example.test', password: 'contract-password-1' };
+await t.user({ ...oauthUser, points: 1_000_000 });
+
+type User = { id: number; privyId: string };
+const legacy = async (u: Pick<User, 'privyId'>, apiKey = partner.clientSecret) => ({
+  'x-api-key': apiKey,
+  'x-privy-id': u.privyId,
+  'x-privy-session-token': await t.privyToken(u.privyId),
+});
+const partnerKey = (apiKey = partner.clientSecret) => ({ 'x-api-key': apiKey });
+const JSON_CT = { 'content-type': 'application/json' };
+
+type Req = {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  server?: TestServer;
+};
+const send = ({ method, path, headers = {}, body, server = t }: Req): Promise<Response> => {
+  const url = new URL(path, server.url);
+  if (url.hostname !== '127.0.0.1') throw new Error(`refusing to talk to ${url.host}`);
+  return fetch(url, { method, headers, redirect: 'manual', ...(body === undefined ? {} : { body }) });
+};
+const json = (v: unknown) => JSON.stringify(v);
+const ok = async <T>(res: Response): Promise<T> => {
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`setup request failed: ${res.status} ${text}`);
+  return JSON.parse(text) as T;
+};
+const uniq = (p: string) => `${p}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+
+async function deduct(user: User, amount: number): Promise<string> {
+  const res = await send({
+    method: 'POST',
+    path: '/api/v1/points/deduct',
+    headers: { ...(await legacy(user)), ...JSON_CT },
+    body: json({ amount, description: 'contract setup' }),
+  });
+  return (await ok<{ transactionId: string }>(res)).transactionId;
+}
+
+const tokenCache = new Map<string, Promise<TokenSet>>();
+/** A token set from the real authorize -> sign-in -> consent -> token flow (fresh ones for one-shot use). */
+function oauthTokens(scope: string, fresh = false): Promise<TokenSet> {
+  const run = () =>
+    obtainTokens({
+      baseUrl: t.url,
+      clientId: partner.clientId,
+      clientSecret: partner.clientSecret,
+      redirectUri: REDIRECT_URI,
+      ...oauthUser,
+      scope,
+    });
+  if (fresh) return run();
+  let p = tokenCache.get(scope);
+  if (!p) {
+    p = run();
+    tokenCache.set(scope, p);
+  }
+  return p;
+}
+
+/** Sends `req` to the rate-limited server until it answers 429 (its limit is one request a minute). */
+async function until429(req: Req): Promise<Response> {
+  let res: Response | undefined;
+  for (let i = 0; i < 4; i++) {
+    res = await send({ ...req, server: limited });
+    if (res.status === 429) return res;
+    await res.arrayBuffer();
+  }
+  return res as Response;
+}
+
+/** Runs `req` while another connection holds the idempotency key's advisory lock: a 409 at once. */
+async function whileKeyInFlight(userId: number, key: string, req: Req): Promise<Response> {
+  const url = t.services.config.databaseUrl;
+  if (!url) throw new Error('409 needs the real PostgreSQL server (PGlite is one session)');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1::bigint)', [
+      advisoryKey({ partnerId: partner.id, userId, key }),
+    ]);
+    return await send(req);
+  } finally {
+    await client.query('rollback').catch(() => {});
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------- drivers
+type Driver = () => Promise<Response>;
+type Drivers = Partial<Record<OperationId, Record<string, Driver>>>;
+
+/** The statuses every authenticated operation shares, built from one valid request. */
+function common(
+  kind: 'user' | 'partner',
+  valid: () => Promise<Req>,
+  opts: { badPath?: string; scope?: string; userNotFound?: boolean } = {},
+): Record<string, Driver> {
+  const d: Record<string, Driver> = {
+    '401': async () => {
+      const r = await valid();
+      const headers = { ...r.headers };
+      delete headers['x-api-key'];
+      delete headers['x-privy-session-token'];
+      return send({ ...r, headers });
+    },
+    '429': async () => until429(await valid()),
+    '501': async () => send(await valid()),
+    '400': async () => {
+      const r = await valid();
+      if (opts.badPath) return send({ ...r, path: opts.badPath });
+      if (r.body !== undefined)
+        return send({ ...r, body: json({ ...JSON.parse(r.body), unexpectedField: 1 }) });
+      return send({ ...r, path: `${r.path}${r.path.includes('?') ? '&' : '?'}unexpectedParam=1` });
+    },
+    '413': async () => {
+      const r = await valid();
+      return send({
+        ...r,
+        body: json({ ...JSON.parse(r.body ?? '{}'), description: 'x'.repeat(17 * 1024) }),
+      });
+    },
+    '415': async () => {
+      const r = await valid();
+      return send({ ...r, headers: { ...r.headers, 'content-type': 'text/plain' }, body: 'amount=1' });
+    },
+  };
+  if (kind === 'user') {
+    d['404'] = async () => {
+      const r = await valid();
+      return send({ ...r, headers: { ...r.headers, ...(await legacy({ privyId: ghostPrivyId })) } });
+    };
+    if (opts.userNotFound === false) delete d['404'];
+    d['403'] = async () => {
+      // A token granted only a scope this operation does not accept.
+      const wrong = opts.scope === 'balance' ? 'deduct' : 'balance';
+      const token = await oauthTokens(wrong);
+      const r = await valid();
+      const headers: Record<string, string> = { ...r.headers, authorization: `Bearer ${token.access_token}` };
+      delete headers['x-api-key'];
+      delete headers['x-privy-id'];
+      delete headers['x-privy-session-token'];
+      return send({ ...r, headers });
+    };
+  }
+  return d;
+}
+
+const userReq = async (method: string, path: string, body?: unknown, user: User = rich): Promise<Req> => ({
+  method,
+  path,
+  headers: { ...(await legacy(user)), ...(body === undefined ? {} : JSON_CT) },
+  ...(body === undefined ? {} : { body: json(body) }),
+});
+const partnerReq = (method: string, path: string, body?: unknown, apiKey?: string): Req => ({
+  method,
+  path,
+  headers: { ...partnerKey(apiKey), ...(body === undefined ? {} : JSON_CT) },
+  ...(body === undefined ? {} : { body: json(body) }),
+});
+
+async function newSubscription(): Promise<string> {
+  const res = await send(await userReq('POST', '/api/v1/subscriptions', { planName: 'Contract', amount: 1 }));
+  return (await ok<{ subscriptionId: string }>(res)).subscriptionId;
+}
+async function newEndpoint(): Promise<string> {
+  const res = await send(
+    partnerReq('POST', '/api/v1/partner/webhook-endpoints', {
+      url: 'https://partner.test/hooks',
+      events: ['points.deducted'],
+    }),
+  );
+  return (await ok<{ endpointId: string }>(res)).endpointId;
+}
+
+const oauthBody = (headers: Record<string, string>, body: Record<string, string>, form = false): Req => ({
+  method: 'POST',
+  path: '',
+  headers: { ...headers, 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json' },
+  body: form ? new URLSearchParams(body).toString() : json(body),
+});
+const client = () => ({ client_id: partner.clientId, client_secret: partner.clientSecret });
+const authorizeQuery = (q: Record<string, string>) =>
+  `/api/oauth2/authorize?${query({ response_type: 'code', client_id: partner.clientId, redirect_uri: REDIRECT_URI, scope: 'balance', state: 'contract', ...q })}`;
+
+const drivers: Drivers = {
+  getBalance: {
+    ...common('user', () => userReq('GET', '/api/v1/points/balance'), { scope: 'balance' }),
+    '200': async () => send(await userReq('GET', '/api/v1/points/balance')),
+  },
+  deductPoints: {
+    ...common('user', () => userReq('POST', '/api/v1/points/deduct', { amount: 1 }), { scope: 'deduct' }),
+    '200': async () =>
+      send(await userReq('POST', '/api/v1/points/deduct', { amount: 3, idempotencyKey: uniq('d') })),
+    '402': async () => send(await userReq('POST', '/api/v1/points/deduct', { amount: 10 }, poor as User)),
+    '409': async () => {
+      const key = uniq('inflight');
+      return whileKeyInFlight(
+        rich.id,
+        key,
+        await userReq('POST', '/api/v1/points/deduct', { amount: 1, idempotencyKey: key }),
+      );
+    },
+    '422': async () => {
+      const key = uniq('reused');
+      await ok(
+        await send(await userReq('POST', '/api/v1/points/deduct', { amount: 1, idempotencyKey: key })),
+      );
+      return send(await userReq('POST', '/api/v1/points/deduct', { amount: 2, idempotencyKey: key }));
+    },
+  },
+  listTransactions: {
+    ...common('user', () => userReq('GET', '/api/v1/points/transactions?limit=5'), { scope: 'balance' }),
+    '200': async () => send(await userReq('GET', '/api/v1/points/transactions?limit=5')),
+  },
+  getTransaction: {
+    ...common('user', () => userReq('GET', `/api/v1/points/transactions/${FAKE.txn}`), {
+      scope: 'balance',
+      badPath: '/api/v1/points/transactions/not-an-id',
+    }),
+    '200': async () => send(await userReq('GET', `/api/v1/points/transactions/${await deduct(rich, 1)}`)),
+    '404': async () => send(await userReq('GET', `/api/v1/points/transactions/${FAKE.txn}`)),
+  },
+  refundTransaction: {
+    ...common(
+      'user',
+      () => userReq('POST', `/api/v1/points/transactions/${FAKE.txn}/refund`, { amount: 1 }),
+      {
+        scope: 'deduct',
+        badPath: '/api/v1/points/transactions/not-an-id/refund',
+      },
+    ),
+    '200': async () =>
+      send(
+        await userReq('POST', `/api/v1/points/transactions/${await deduct(rich, 5)}/refund`, {
+          amount: 2,
+          idempotencyKey: uniq('r'),
+        }),
+      ),
+    '404': async () =>
+      send(await userReq('POST', `/api/v1/points/transactions/${FAKE.txn}/refund`, { amount: 1 })),
+    '409': async () => {
+      const key = uniq('inflight');
+      const txn = await deduct(rich, 2);
+      return whileKeyInFlight(
+        rich.id,
+        key,
+        await userReq('POST', `/api/v1/points/transactions/${txn}/refund`, { idempotencyKey: key }),
+      );
+    },
+    '422': async () =>
+      send(
+        await userReq('POST', `/api/v1/points/transactions/${await deduct(rich, 2)}/refund`, { amount: 3 }),
+      ),
+  },
+  createSubscription: {
+    ...common('user', () => userReq('POST', '/api/v1/subscriptions', { planName: 'Contract', amount: 1 }), {
+      scope: 'subscriptions',
+    }),
+    '201': async () =>
+      send(
+        await userReq('POST', '/api/v1/subscriptions', {
+          planName: 'Contract',
+          amount: 1,
+          idempotencyKey: uniq('s'),
+        }),
+      ),
+    '402': async () =>
+      send(
+        await userReq('POST', '/api/v1/subscriptions', { planName: 'Contract', amount: 10 }, poor as User),
+      ),
+    '409': async () => {
+      const key = uniq('inflight');
+      return whileKeyInFlight(
+        rich.id,
+        key,
+        await userReq('POST', '/api/v1/subscriptions', { planName: 'C', amount: 1, idempotencyKey: key }),
+      );
+    },
+    '422': async () => {
+      const key = uniq('reused');
+      await ok(
+        await send(
+          await userReq('POST', '/api/v1/subscriptions', { planName: 'C', amount: 1, idempotencyKey: key }),
+        ),
+      );
+      return send(
+        await userReq('POST', '/api/v1/subscriptions', { planName: 'C', amount: 2, idempotencyKey: key }),
+      );
+    },
+  },
+  listSubscriptions: {
+    ...common('user', () => userReq('GET', '/api/v1/subscriptions?limit=5'), { scope: 'subscriptions' }),
+    '200': async () => send(await userReq('GET', '/api/v1/subscriptions?limit=5')),
+  },
+  getSubscription: {
+    ...common('user', () => userReq('GET', `/api/v1/subscriptions/${FAKE.sub}`), {
+      scope: 'subscriptions',
+      badPath: '/api/v1/subscriptions/not-an-id',
+      userNotFound: false,
+    }),
+    '200': async () => send(await userReq('GET', `/api/v1/subscriptions/${await newSubscription()}`)),
+    '404': async () => send(await userReq('GET', `/api/v1/subscriptions/${FAKE.sub}`)),
+  },
+  cancelSubscription: {
+    ...common('user', () => userReq('POST', `/api/v1/subscriptions/${FAKE.sub}/cancel`), {
+      scope: 'subscriptions',
+      badPath: '/api/v1/subscriptions/not-an-id/cancel',
+      userNotFound: false,
+    }),
+    '200': async () => send(await userReq('POST', `/api/v1/subscriptions/${await newSubscription()}/cancel`)),
+    '404': async () => send(await userReq('POST', `/api/v1/subscriptions/${FAKE.sub}/cancel`)),
+  },
+  getPartner: {
+    ...common('partner', async () => partnerReq('GET', '/api/v1/partner')),
+    '200': async () => send(partnerReq('GET', '/api/v1/partner')),
+  },
+  rotateClientSecret: {
+    ...common('partner', async () =>
+      partnerReq('POST', '/api/v1/partner/client-secret/rotate', undefined, rotating.clientSecret),
+    ),
+    '200': async () =>
+      send(partnerReq('POST', '/api/v1/partner/client-secret/rotate', undefined, rotating.clientSecret)),
+  },
+  listWebhookEndpoints: {
+    ...common('partner', async () => partnerReq('GET', '/api/v1/partner/webhook-endpoints')),
+    '200': async () => send(partnerReq('GET', '/api/v1/partner/webhook-endpoints')),
+  },
+  createWebhookEndpoint: {
+    ...common('partner', async () =>
+      partnerReq('POST', '/api/v1/partner/webhook-endpoints', {
+        url: 'https://partner.test/hooks',
+        events: ['points.deducted'],
+      }),
+    ),
+    '201': async () =>
+      send(
+        partnerReq('POST', '/api/v1/partner/webhook-endpoints', {
+          url: 'https://partner.test/hooks',
+          events: ['points.deducted'],
+        }),
+      ),
+  },
+  getWebhookEndpoint: {
+    ...common('partner', async () => partnerReq('GET', `/api/v1/partner/webhook-endpoints/${FAKE.we}`), {
+      badPath: '/api/v1/partner/webhook-endpoints/not-an-id',
+    }),
+    '200': async () => send(partnerReq('GET', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}`)),
+    '404': async () => send(partnerReq('GET', `/api/v1/partner/webhook-endpoints/${FAKE.we}`)),
+  },
+  updateWebhookEndpoint: {
+    ...common(
+      'partner',
+      async () => partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${FAKE.we}`, { enabled: true }),
+      {
+        badPath: '/api/v1/partner/webhook-endpoints/not-an-id',
+      },
+    ),
+    '200': async () =>
+      send(
+        partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}`, { enabled: false }),
+      ),
+    '404': async () =>
+      send(partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${FAKE.we}`, { enabled: true })),
+  },
+  deleteWebhookEndpoint: {
+    ...common('partner', async () => partnerReq('DELETE', `/api/v1/partner/webhook-endpoints/${FAKE.we}`), {
+      badPath: '/api/v1/partner/webhook-endpoints/not-an-id',
+    }),
+    '204': async () => send(partnerReq('DELETE', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}`)),
+    '404': async () => send(partnerReq('DELETE', `/api/v1/partner/webhook-endpoints/${FAKE.we}`)),
+  },
+  sendTestWebhook: {
+    ...common(
+      'partner',
+      async () => partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/test`),
+      {
+        badPath: '/api/v1/partner/webhook-endpoints/not-an-id/test',
+      },
+    ),
+    '202': async () =>
+      send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/test`)),
+    '404': async () => send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/test`)),
+  },
+  listWebhookDeliveries: {
+    ...common('partner', async () => partnerReq('GET', '/api/v1/partner/webhook-deliveries?limit=5')),
+    '200': async () => send(partnerReq('GET', '/api/v1/partner/webhook-deliveries?limit=5')),
+  },
+  resendWebhookDelivery: {
+    ...common(
+      'partner',
+      async () => partnerReq('POST', `/api/v1/partner/webhook-deliveries/${FAKE.wd}/resend`),
+      {
+        badPath: '/api/v1/partner/webhook-deliveries/not-an-id/resend',
+      },
+    ),
+    '202': async () => {
+      const test = await ok<{ deliveryId: string }>(
+        await send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/test`)),
+      );
+      return send(partnerReq('POST', `/api/v1/partner/webhook-deliveries/${test.deliveryId}/resend`));
+    },
+    '404': async () => send(partnerReq('POST', `/api/v1/partner/webhook-deliveries/${FAKE.wd}/resend`)),
+  },
+  authorize: {
+    '200': () => send({ method: 'GET', path: authorizeQuery({}) }),
+    '302': () => send({ method: 'GET', path: authorizeQuery({ scope: 'no_such_scope' }) }),
+    '400': () => send({ method: 'GET', path: authorizeQuery({ client_id: 'tc_live_unknown' }) }),
+    '429': () => until429({ method: 'GET', path: authorizeQuery({}) }),
+  },
+  createToken: {
+    '200': async () => {
+      const tokens = await oauthTokens('deduct balance', true);
+      return send({
+        ...oauthBody(
+          {},
+          { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...client() },
+          true,
+        ),
+        path: '/api/oauth2/token',
+      });
+    },
+    '400': () =>
+      send({
+        ...oauthBody(
+          {},
+          {
+            grant_type: 'authorization_code',
+            code: 'tcac_not_a_real_code',
+            redirect_uri: REDIRECT_URI,
+            ...client(),
+          },
+        ),
+        path: '/api/oauth2/token',
+      }),
+    '401': () =>
+      send({
+        ...oauthBody(
+          { authorization: `Basic ${Buffer.from(`${partner.clientId}:tcsk_wrong`).toString('base64')}` },
+          { grant_type: 'refresh_token', refresh_token: 'tcrt_x' },
+        ),
+        path: '/api/oauth2/token',
+      }),
+    '413': () =>
+      send({
+        ...oauthBody({}, { grant_type: 'refresh_token', refresh_token: 'x'.repeat(17 * 1024), ...client() }),
+        path: '/api/oauth2/token',
+      }),
+    '415': () =>
+      send({
+        method: 'POST',
+        path: '/api/oauth2/token',
+        headers: { 'content-type': 'text/plain' },
+        body: 'grant_type=refresh_token',
+      }),
+    '429': () =>
+      until429({
+        ...oauthBody({}, { grant_type: 'refresh_token', refresh_token: 'tcrt_x', ...client() }),
+        path: '/api/oauth2/token',
+      }),
+  },
+  revokeToken: {
+    '200': async () => {
+      const tokens = await oauthTokens('balance', true);
+      return send({
+        ...oauthBody({}, { token: tokens.access_token, ...client() }),
+        path: '/api/oauth2/revoke',
+      });
+    },
+    '400': () => send({ ...oauthBody({}, { ...client() }), path: '/api/oauth2/revoke' }),
+    '401': () =>
+      send({
+        ...oauthBody({}, { token: 'tcat_x', client_id: partner.clientId, client_secret: 'tcsk_wrong' }),
+        path: '/api/oauth2/revoke',
+      }),
+    '415': () =>
+      send({
+        method: 'POST',
+        path: '/api/oauth2/revoke',
+        headers: { 'content-type': 'text/plain' },
+        body: 'token=x',
+      }),
+    '429': () => until429({ ...oauthBody({}, { token: 'tcat_x', ...client() }), path: '/api/oauth2/revoke' }),
+  },
+  getTokenInfo: {
+    '200': async () => {
+      const tokens = await oauthTokens('deduct balance');
+      return send({
+        method: 'GET',
+        path: '/api/oauth2/token/info',
+        headers: { authorization: `Bearer ${tokens.access_token}` },
+      });
+    },
+    '401': () =>
+      send({
+        method: 'GET',
+        path: '/api/oauth2/token/info',
+        headers: { authorization: 'Bearer tcat_not_a_real_token' },
+      }),
+    '429': () =>
+      until429({
+        method: 'GET',
+        path: '/api/oauth2/token/info',
+        headers: { authorization: 'Bearer tcat_x' },
+      }),
+  },
+  getAuthorizationServerMetadata: {
+    '200': () => send({ method: 'GET', path: '/.well-known/oauth-authorization-server' }),
+  },
+};
+
+/** Pairs no request can provoke on purpose, with the reason. Keep this tiny. */
+const notDrivable: Partial<Record<OperationId, Record<string, string>>> = {};
+
+// ---------------------------------------------------------------- the table, run
+const operations = listOperations(spec);
+const pending = await pendingOperations({
+  baseUrl: t.url,
+  apiKey: partner.clientSecret,
+  clientId: partner.clientId,
+  redirectUri: REDIRECT_URI,
+  user: await legacy(rich),
+});
+const OAUTH_OPS: OperationId[] = [
+  'authorize',
+  'createToken',
+  'revokeToken',
+  'getTokenInfo',
+  'getAuthorizationServerMetadata',
+];
+const oauthPending = OAUTH_OPS.some((op) => pending.has(op));
+/** Statuses only the handler produces: a pending 501 stub never reaches them. */
+const needsHandler = (op: SpecOperation, status: string) =>
+  /^2/.test(status) ||
+  ['402', '409', '422'].includes(status) ||
+  (status === '404' &&
+    !String(spec.paths[op.path][op.method].responses['404']?.$ref).endsWith('/UserNotFound'));
+
+type Outcome = 'pass' | 'fail' | 'notDrivable' | 'pendingOp' | 'pendingOAuth' | 'missing' | 'gone';
+const results = new Map<string, { op: OperationId; status: string; outcome: Outcome; note?: string }>();
+const record = (op: OperationId, status: string, outcome: Outcome, note?: string) =>
+  results.set(`${op} ${status}`, { op, status, outcome, ...(note ? { note } : {}) });
+
+describe('every documented (operation, status) pair, provoked for real and checked against openapi.yaml', () => {
+  for (const op of operations) {
+    describe(op.operationId, () => {
+      for (const status of op.responses) {
+        const reason = notDrivable[op.operationId]?.[status];
+        const driver = drivers[op.operationId]?.[status];
+        const isPending = pending.has(op.operationId);
+        if (reason) {
+          record(op.operationId, status, 'notDrivable', reason);
+          continue;
+        }
+        if (status === '501' && !isPending) {
+          // Documented for the stub; once implemented the 501 can no longer be provoked.
+          record(
+            op.operationId,
+            status,
+            'gone',
+            'implemented: 501 no longer reachable (remove it from the spec)',
+          );
+          continue;
+        }
+        if (isPending && status !== '501' && needsHandler(op, status)) {
+          record(op.operationId, status, 'pendingOp', `${op.operationId} answers 501 not_implemented`);
+          continue;
+        }
+        if (!driver) {
+          record(
+            op.operationId,
+            status,
+            isPending ? 'pendingOp' : 'missing',
+            isPending ? 'no driver (pending op)' : 'no driver',
+          );
+          continue;
+        }
+        it(`${op.method.toUpperCase()} ${op.path} -> ${status}`, async (ctx) => {
+          let res: Response;
+          try {
+            res = await driver();
+          } catch (err) {
+            if (err instanceof OAuthPending && status === '403' && oauthPending) {
+              record(
+                op.operationId,
+                status,
+                'pendingOAuth',
+                'needs an OAuth token; the OAuth endpoints answer 501',
+              );
+              ctx.skip();
+              return;
+            }
+            record(op.operationId, status, 'fail', (err as Error).message);
+            throw err;
+          }
+          const problems = await conformance(op, status, res);
+          record(op.operationId, status, problems.length ? 'fail' : 'pass', problems.join('; '));
+          expect(problems, `${op.operationId} ${status}`).toEqual([]);
+        });
+      }
+    });
+  }
+
+  it('has a driver for every pair of every implemented operation', () => {
+    const missing = [...results.values()]
+      .filter((r) => r.outcome === 'missing')
+      .map((r) => `${r.op} ${r.status}`);
+    expect(missing, `pairs without a driver: ${missing.join(', ')}`).toEqual([]);
+  });
+});
+
+afterAll(() => {
+  const rows = [...results.values()];
+  const documented = operations.reduce((n, op) => n + op.responses.length, 0);
+  const covered = rows.filter((r) => r.outcome === 'pass').length;
+  const lines = ['', 'contract coverage per operation (passed / documented):'];
+  for (const op of operations) {
+    const mine = rows.filter((r) => r.op === op.operationId);
+    const passed = mine.filter((r) => r.outcome === 'pass').map((r) => r.status);
+    const other = mine.filter((r) => r.outcome !== 'pass').map((r) => `${r.status}:${r.outcome}`);
+    lines.push(
+      `  ${op.operationId.padEnd(32)} ${String(passed.length).padStart(2)}/${String(op.responses.length).padEnd(2)} ${other.length ? `  not covered: ${other.join(' ')}` : ''}`,
+    );
+  }
+  for (const kind of ['notDrivable', 'pendingOAuth', 'pendingOp', 'gone', 'missing', 'fail'] as Outcome[]) {
+    const list = rows.filter((r) => r.outcome === kind);
+    if (list.length === 0) continue;
+    lines.push(`${kind} (${list.length}):`);
+    const byNote = new Map<string, string[]>();
+    for (const r of list)
+      byNote.set(r.note ?? '', [...(byNote.get(r.note ?? '') ?? []), `${r.op} ${r.status}`]);
+    for (const [note, pairs] of byNote)
+      lines.push(`  - ${pairs.join(', ')}${note ? `: ${note.slice(0, 300)}` : ''}`);
+  }
+  lines.push(
+    `contract coverage: ${covered}/${documented} pairs (${((100 * covered) / documented).toFixed(1)} %)`,
+  );
+  console.log(lines.join('\n'));
+});
