@@ -209,7 +209,7 @@ async function main(): Promise<number> {
     for (const s of report.skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.name]);
     for (const [reason, names] of byReason) {
       console.log(`  - ${names.length} x ${reason}`);
-      for (const n of names) console.log(`      ${n}`);
+      if (names.length <= 4) for (const n of names) console.log(`      ${n}`);
     }
     for (const p of report.problems) console.error(`[dredd] hook problem: ${p}`);
     console.log(`[dredd] ${summary ?? 'no summary line from Dredd'}`);
