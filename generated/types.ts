@@ -1898,18 +1898,30 @@ export interface components {
         /** @description Legacy flow only. The user's Privy id; must be the subject of the session token. */
         PrivyIdHeader: string;
         /** @description Makes the request safe to retry. Same as the body field `idempotencyKey`; when both are sent they must be equal. */
-        IdempotencyKeyHeader: components["schemas"]["IdempotencyKey"];
+        IdempotencyKeyHeader: string;
         /** @description Page size, 1 to 100. */
         Limit: number;
         /** @description The `nextCursor` of the previous page. */
         Cursor: string;
-        /** @description The transaction's id. */
+        /**
+         * @description The transaction's id.
+         * @example txn_01JD3Q5Z8K2M4N6P8R0T2V4X6Y
+         */
         TransactionId: string;
-        /** @description The subscription's id. */
+        /**
+         * @description The subscription's id.
+         * @example sub_01JD3Q7B2C3D4E5F6G7H8J9K0M
+         */
         SubscriptionId: string;
-        /** @description The webhook endpoint's id. */
+        /**
+         * @description The webhook endpoint's id.
+         * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+         */
         EndpointId: string;
-        /** @description The delivery's id. */
+        /**
+         * @description The delivery's id.
+         * @example wd_01JD3Q9D4E5F6G7H8J9K0M1N2P
+         */
         DeliveryId: string;
     };
     requestBodies: never;
@@ -2075,7 +2087,10 @@ export interface operations {
                 "X-Privy-Id"?: components["parameters"]["PrivyIdHeader"];
             };
             path: {
-                /** @description The transaction's id. */
+                /**
+                 * @description The transaction's id.
+                 * @example txn_01JD3Q5Z8K2M4N6P8R0T2V4X6Y
+                 */
                 transactionId: components["parameters"]["TransactionId"];
             };
             cookie?: never;
@@ -2120,7 +2135,10 @@ export interface operations {
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
             };
             path: {
-                /** @description The transaction's id. */
+                /**
+                 * @description The transaction's id.
+                 * @example txn_01JD3Q5Z8K2M4N6P8R0T2V4X6Y
+                 */
                 transactionId: components["parameters"]["TransactionId"];
             };
             cookie?: never;
@@ -2276,7 +2294,10 @@ export interface operations {
                 "X-Privy-Id"?: components["parameters"]["PrivyIdHeader"];
             };
             path: {
-                /** @description The subscription's id. */
+                /**
+                 * @description The subscription's id.
+                 * @example sub_01JD3Q7B2C3D4E5F6G7H8J9K0M
+                 */
                 subscriptionId: components["parameters"]["SubscriptionId"];
             };
             cookie?: never;
@@ -2308,7 +2329,10 @@ export interface operations {
                 "X-Privy-Id"?: components["parameters"]["PrivyIdHeader"];
             };
             path: {
-                /** @description The subscription's id. */
+                /**
+                 * @description The subscription's id.
+                 * @example sub_01JD3Q7B2C3D4E5F6G7H8J9K0M
+                 */
                 subscriptionId: components["parameters"]["SubscriptionId"];
             };
             cookie?: never;
@@ -2335,9 +2359,15 @@ export interface operations {
     authorize: {
         parameters: {
             query: {
-                /** @description Your partner client id. */
+                /**
+                 * @description Your partner client id.
+                 * @example tc_live_8f3a2b1c9d0e7f6a5b4c3d2e
+                 */
                 client_id: string;
-                /** @description Must exactly match one of your registered redirect URIs. */
+                /**
+                 * @description Must exactly match one of your registered redirect URIs.
+                 * @example https://yourapp.com/callback
+                 */
                 redirect_uri: string;
                 /** @description Only `code` is supported (no implicit grant); anything else is redirected back as `unsupported_response_type`. */
                 response_type?: string;
@@ -2509,7 +2539,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            429: components["responses"]["TooManyRequests"];
+            429: components["responses"]["OAuthTooManyRequests"];
         };
     };
     getAuthorizationServerMetadata: {
@@ -2711,7 +2741,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The webhook endpoint's id. */
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+                 */
                 endpointId: components["parameters"]["EndpointId"];
             };
             cookie?: never;
@@ -2739,7 +2772,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The webhook endpoint's id. */
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+                 */
                 endpointId: components["parameters"]["EndpointId"];
             };
             cookie?: never;
@@ -2765,7 +2801,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The webhook endpoint's id. */
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+                 */
                 endpointId: components["parameters"]["EndpointId"];
             };
             cookie?: never;
@@ -2806,7 +2845,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The webhook endpoint's id. */
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+                 */
                 endpointId: components["parameters"]["EndpointId"];
             };
             cookie?: never;
@@ -2874,7 +2916,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The delivery's id. */
+                /**
+                 * @description The delivery's id.
+                 * @example wd_01JD3Q9D4E5F6G7H8J9K0M1N2P
+                 */
                 deliveryId: components["parameters"]["DeliveryId"];
             };
             cookie?: never;

@@ -949,7 +949,7 @@ export type PrivyIdHeader = string;
 /**
  * Makes the request safe to retry. Same as the body field `idempotencyKey`; when both are sent they must be equal.
  */
-export type IdempotencyKeyHeader = IdempotencyKey;
+export type IdempotencyKeyHeader = string;
 
 /**
  * Page size, 1 to 100.
@@ -1038,7 +1038,7 @@ export type DeductPointsData = {
         /**
          * Makes the request safe to retry. Same as the body field `idempotencyKey`; when both are sent they must be equal.
          */
-        'Idempotency-Key'?: IdempotencyKey;
+        'Idempotency-Key'?: string;
     };
     path?: never;
     query?: never;
@@ -1217,7 +1217,7 @@ export type RefundTransactionData = {
         /**
          * Makes the request safe to retry. Same as the body field `idempotencyKey`; when both are sent they must be equal.
          */
-        'Idempotency-Key'?: IdempotencyKey;
+        'Idempotency-Key'?: string;
     };
     path: {
         /**
@@ -1349,7 +1349,7 @@ export type CreateSubscriptionData = {
         /**
          * Makes the request safe to retry. Same as the body field `idempotencyKey`; when both are sent they must be equal.
          */
-        'Idempotency-Key'?: IdempotencyKey;
+        'Idempotency-Key'?: string;
     };
     path?: never;
     query?: never;
@@ -1667,9 +1667,9 @@ export type GetTokenInfoErrors = {
      */
     401: Problem;
     /**
-     * Too many requests; wait `Retry-After` seconds.
+     * Too many requests from this address; wait `Retry-After` seconds.
      */
-    429: Problem;
+    429: OAuthError;
 };
 
 export type GetTokenInfoError = GetTokenInfoErrors[keyof GetTokenInfoErrors];
