@@ -2413,7 +2413,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            429: components["responses"]["TooManyRequests"];
+            429: components["responses"]["OAuthTooManyRequests"];
         };
     };
     createToken: {

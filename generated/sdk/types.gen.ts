@@ -1560,9 +1560,9 @@ export type AuthorizeErrors = {
      */
     400: string;
     /**
-     * Too many requests; wait `Retry-After` seconds.
+     * Too many requests from this address; wait `Retry-After` seconds.
      */
-    429: Problem;
+    429: OAuthError;
 };
 
 export type AuthorizeError = AuthorizeErrors[keyof AuthorizeErrors];

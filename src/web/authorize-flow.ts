@@ -47,15 +47,18 @@ export async function checkOrRespond(
       return undefined;
     }
     if (err instanceof AuthorizeRedirectError) {
-      res.redirect(
-        redirectStatus,
-        redirectTo(err.redirectUri, {
-          error: err.error,
-          error_description: err.message,
-          state: err.state,
-          iss: issuerOf(deps.config),
-        }),
-      );
+      // No body: the spec documents this redirect without one (express's res.redirect adds text).
+      res
+        .status(redirectStatus)
+        .location(
+          redirectTo(err.redirectUri, {
+            error: err.error,
+            error_description: err.message,
+            state: err.state,
+            iss: issuerOf(deps.config),
+          }),
+        )
+        .end();
       return undefined;
     }
     throw err;
