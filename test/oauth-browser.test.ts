@@ -60,7 +60,13 @@ describe.skipIf(!chromiumAvailable())('the seed OAuth flow in a real browser (Ch
     expect(back.searchParams.get('iss')).toBe(t.url);
     const code = back.searchParams.get('code') ?? '';
     expect(code).toMatch(/^tcac_/);
-    expect(callback.calls.at(-1)?.searchParams.get('code')).toBe(code);
+    // (Chromium may also ask the callback server for /favicon.ico.)
+    expect(
+      callback.calls
+        .filter((u) => u.pathname === '/callback')
+        .at(-1)
+        ?.searchParams.get('code'),
+    ).toBe(code);
     await context.close();
 
     // Step 3: the seed's JSON token request.

@@ -290,6 +290,15 @@ describe('token endpoint: refresh_token grant', () => {
     expect(deduct.error).toMatchObject({ code: 'insufficient_scope' });
   });
 
+  it('a disabled account gets no new tokens and its access token stops working', async () => {
+    const { partner, user, code } = await setup();
+    const first = (await exchange(partner, code)).json;
+    await t.db.query('update users set disabled_at = $2 where id = $1', [user.id, t.clock.now()]);
+    expect(await balanceStatus(String(first.access_token))).toBe(401);
+    const res = await refresh(partner, String(first.refresh_token));
+    expect(res.json).toEqual({ error: 'invalid_grant', error_description: 'The user account is disabled.' });
+  });
+
   it('a refresh token works only for the client it was issued to', async () => {
     const { partner, code } = await setup();
     const first = (await exchange(partner, code)).json;
