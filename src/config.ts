@@ -22,6 +22,11 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   LOG_REQUESTS: z.enum(['true', 'false']).default('false'),
+  /**
+   * Signs the wallet's anonymous CSRF cookies; set the same value (32+ characters) on every instance
+   * behind one address. Unset: a random key per process, so a restart expires open sign-in forms.
+   */
+  SESSION_SECRET: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(32).optional()),
 });
 
 export type Config = {
@@ -37,6 +42,7 @@ export type Config = {
   authRateLimitPerMinute: number;
   logRequests: boolean;
   production: boolean;
+  sessionSecret: string | undefined;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -60,6 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
     logRequests: e.LOG_REQUESTS === 'true',
     production,
+    sessionSecret: e.SESSION_SECRET,
   };
 }
 
