@@ -2,7 +2,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { type Partner, PartnerSchema } from '../db/entities.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { findUserByPrivyId } from '../users/users.js';
-import { forbidden, notFound, unauthorized } from './errors.js';
+import { forbidden, notFound, Problem, unauthorized } from './errors.js';
+import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
 import type { Services } from './services.js';
 import type { SpecOperation } from './spec.js';
 
@@ -14,8 +15,8 @@ export type Principal =
       partner: Partner;
       userId: number;
       via: 'legacy' | 'oauth';
-      /** Scopes of the OAuth token; the legacy flow acts with the partner's full rights. */
-      scopes: readonly string[] | 'all';
+      /** What the caller may do: the token's scopes, or in the legacy flow the partner's allowed scopes. */
+      scopes: readonly string[];
       tokenId?: number;
     };
 
@@ -34,27 +35,61 @@ declare module 'express-serve-static-core' {
 
 /**
  * Builds the authentication step of one operation from its `security` in openapi.yaml:
- * - user operations (oauth2 / privySession): a Bearer access token with the operation's scope, or
- *   the partner API key plus a verified Privy session;
+ * - user operations (oauth2 / privySession): a Bearer access token, or the partner API key plus a
+ *   verified Privy session; either way the operation's scopes must be granted (a legacy call may do
+ *   exactly what the partner's allowed scopes permit, like a token carrying those scopes);
  * - partner operations (partnerApiKey only): the API key;
  * - anything else authenticates in its handler (the OAuth endpoints) or is public.
+ * Rate limits: a verified identity has its own budget; before verification, and for every failed
+ * authentication, the client address is what counts, so made-up credentials buy no fresh budget.
  */
 export function authenticate(op: SpecOperation, services: Services) {
   const userLevel = op.security.some((r) => 'oauth2' in r || 'privySession' in r);
   const partnerLevel = !userLevel && op.security.some((r) => 'partnerApiKey' in r);
   const scopes = op.security.find((r) => 'oauth2' in r)?.oauth2 ?? [];
+  const { limits } = services;
 
   return async (req: Request, _res: Response, next: NextFunction) => {
     try {
-      if (userLevel) req.principal = await authenticateUser(req, services, scopes);
-      else if (partnerLevel)
-        req.principal = { kind: 'partner', partner: await partnerFromApiKey(req, services) };
-      else req.principal = { kind: 'none' };
+      const address = addressKey(req.ip);
+      if (!userLevel && !partnerLevel) {
+        throwIfLimited(limits.requests.hit([address]));
+        req.principal = { kind: 'none' };
+        return next();
+      }
+      const principal: Principal = await countingFailures(
+        limits.failures,
+        [address],
+        isAuthFailure,
+        async () =>
+          userLevel
+            ? authenticateUser(req, services)
+            : { kind: 'partner', partner: await partnerFromApiKey(req, services) },
+      );
+      if (principal.kind === 'user') requireScopes(principal.scopes, scopes);
+      throwIfLimited(limits.requests.hit([identityKey(principal)]));
+      req.principal = principal;
       next();
     } catch (err) {
       next(err);
     }
   };
+}
+
+export const isAuthFailure = (err: unknown) => err instanceof Problem && err.status === 401;
+
+function identityKey(p: Principal): string {
+  if (p.kind === 'user') return `partner:${p.partner.id}:user:${p.userId}`;
+  if (p.kind === 'partner') return `partner:${p.partner.id}`;
+  return 'none';
+}
+
+/** The same rule for both flows: every scope the operation names must be granted. */
+export function requireScopes(granted: readonly string[], needed: readonly string[]): void {
+  const missing = needed.filter((s) => !granted.includes(s));
+  if (missing.length > 0) {
+    throw forbidden('insufficient_scope', `This operation needs the '${missing.join(' ')}' scope.`);
+  }
 }
 
 export function bearerToken(req: Request): string | undefined {
@@ -73,14 +108,20 @@ async function partnerFromApiKey(req: Request, services: Services): Promise<Part
   return partner;
 }
 
-async function authenticateUser(req: Request, services: Services, scopes: string[]): Promise<Principal> {
+async function authenticateUser(req: Request, services: Services): Promise<Principal> {
   const token = bearerToken(req);
   if (token !== undefined) {
     const grant = await services.bearer?.verifyAccessToken(token);
     if (!grant) throw unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
-    const missing = scopes.filter((s) => !grant.scopes.includes(s));
-    if (missing.length > 0) {
-      throw forbidden('insufficient_scope', `This operation needs the '${missing.join(' ')}' scope.`);
+    // Credentials that disagree are refused: an API key sent with a token must be the token's partner's.
+    if (req.get('x-api-key') !== undefined) {
+      const keyPartner = await partnerFromApiKey(req, services);
+      if (keyPartner.id !== grant.partnerId) {
+        throw unauthorized(
+          'credentials_mismatch',
+          'The X-API-Key belongs to another partner than the access token; send one credential.',
+        );
+      }
     }
     const partner = await services.db.em.findOneOrFail(PartnerSchema, { id: grant.partnerId });
     return {
@@ -105,7 +146,7 @@ async function authenticateUser(req: Request, services: Services, scopes: string
   await services.privy.verify(sessionToken, privyId);
   const user = await findUserByPrivyId(services.db, privyId);
   if (!user) throw notFound('user_not_found', 'No askTIAN wallet for this Privy user.');
-  return { kind: 'user', partner, userId: user.id, via: 'legacy', scopes: 'all' };
+  return { kind: 'user', partner, userId: user.id, via: 'legacy', scopes: partner.allowedScopes };
 }
 
 function stringField(body: Record<string, unknown>, name: string): string | undefined {

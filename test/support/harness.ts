@@ -2,7 +2,9 @@ import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { type Client, createClient } from '../../generated/sdk/client/index.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Database } from '../../src/db/database.js';
+import { PartnerSchema } from '../../src/db/entities.js';
 import { ManualClock } from '../../src/lib/clock.js';
+import { mintPair } from '../../src/oauth2/tokens.js';
 import { createPartner, type NewPartner } from '../../src/partners/partners.js';
 import { type Running, startServer } from '../../src/server.js';
 import { createUser, type NewUser } from '../../src/users/users.js';
@@ -23,6 +25,12 @@ export type TestServer = Running & {
     input?: Partial<NewPartner>,
   ): Promise<{ id: number; clientId: string; clientSecret: string; name: string }>;
   user(input?: NewUser & { points?: number }): Promise<{ id: number; privyId: string }>;
+  /** A real access + refresh token pair for (partner, user), minted as the token endpoint does. */
+  tokens(
+    partnerId: number,
+    userId: number,
+    scope: string,
+  ): Promise<{ accessToken: string; refreshToken: string }>;
   /** A generated-SDK client acting for this partner in the legacy flow for this user. */
   legacyClient(apiKey: string, privyId: string): Promise<Client>;
   client(headers?: Record<string, string>): Client;
@@ -88,6 +96,20 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       const privyId = input.privyId ?? `did:privy:test${process.pid}x${++seq}`;
       const u = await db.transaction((tx) => createUser(tx, { ...input, privyId }));
       return { id: u.id, privyId };
+    },
+    async tokens(partnerId, userId, scope) {
+      const minted = await db.transaction(async (tx) =>
+        mintPair(tx, {
+          partner: await tx.em.findOneOrFail(PartnerSchema, { id: partnerId }),
+          userId,
+          scope,
+          grantedScope: scope,
+          codeId: null,
+          parentId: null,
+          now: clock.now(),
+        }),
+      );
+      return { accessToken: minted.access_token, refreshToken: minted.refresh_token };
     },
     async legacyClient(apiKey, privyId) {
       return client({

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listOperations } from '../src/http/spec.js';
+import { startTestServer, type TestServer } from './support/harness.js';
+
+// The same authorization rule whichever way a partner authenticates: a legacy call (API key +
+// Privy session) may do exactly what the partner's allowed scopes permit, like a bearer token
+// carrying those scopes. The matrix is every user-level operation in openapi.yaml x every scope.
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer();
+});
+afterAll(() => t?.stop());
+
+const SCOPES = ['balance', 'deduct', 'subscriptions'] as const;
+type Scope = (typeof SCOPES)[number];
+
+/** The scope each user-level operation needs, read from openapi.yaml (its oauth2 requirement). */
+const userOperations = listOperations()
+  .filter((op) => op.security.some((r) => 'privySession' in r))
+  .map((op) => ({ ...op, scope: op.security.find((r) => 'oauth2' in r)?.oauth2?.[0] as Scope }));
+
+type Sample = { method: string; path: (txn: string) => string; body?: Record<string, unknown> };
+/** A valid request per operation, so an allowed call reaches its handler and succeeds (or 501s). */
+const SAMPLES: Record<string, Sample> = {
+  getBalance: { method: 'GET', path: () => '/api/v1/points/balance' },
+  deductPoints: { method: 'POST', path: () => '/api/v1/points/deduct', body: { amount: 1 } },
+  listTransactions: { method: 'GET', path: () => '/api/v1/points/transactions' },
+  getTransaction: { method: 'GET', path: (txn) => `/api/v1/points/transactions/${txn}` },
+  refundTransaction: {
+    method: 'POST',
+    path: (txn) => `/api/v1/points/transactions/${txn}/refund`,
+    body: { amount: 1 },
+  },
+  createSubscription: {
+    method: 'POST',
+    path: () => '/api/v1/subscriptions',
+    body: { planName: 'Pro monthly', amount: 5 },
+  },
+  listSubscriptions: { method: 'GET', path: () => '/api/v1/subscriptions' },
+  getSubscription: { method: 'GET', path: () => '/api/v1/subscriptions/sub_01JD3Q0000000000000000000A' },
+  cancelSubscription: {
+    method: 'POST',
+    path: () => '/api/v1/subscriptions/sub_01JD3Q0000000000000000000A/cancel',
+  },
+};
+
+type Caller = { headers: Record<string, string>; partnerId: number; userId: number };
+
+async function legacyCaller(allowed: Scope[]): Promise<Caller> {
+  const partner = await t.partner({ allowedScopes: allowed });
+  const user = await t.user({ points: 1000 });
+  return {
+    partnerId: partner.id,
+    userId: user.id,
+    headers: {
+      'X-API-Key': partner.clientSecret,
+      'X-Privy-Id': user.privyId,
+      'X-Privy-Session-Token': await t.privyToken(user.privyId),
+    },
+  };
+}
+
+async function bearerCaller(granted: Scope[]): Promise<Caller> {
+  // The partner may ask for everything; the token carries only `granted`.
+  const partner = await t.partner({ allowedScopes: [...SCOPES] });
+  const user = await t.user({ points: 1000 });
+  const { accessToken } = await t.tokens(partner.id, user.id, granted.join(' '));
+  return { partnerId: partner.id, userId: user.id, headers: { Authorization: `Bearer ${accessToken}` } };
+}
+
+/** A deduct of this (partner, user) to refund or read, made directly so the caller's rights don't matter. */
+async function seedDeduct(c: Caller): Promise<string> {
+  const [row] = await t.db.query<{ public_id: string }>(
+    `with upd as (update users set balance = balance - 10 where id = $1 returning id, balance)
+     insert into ledger_entries (public_id, user_id, partner_id, type, amount, balance_after, description)
+     select 'txn_SCOPETEST' || $3, id, $2, 'deduct', -10, balance, 'seed' from upd returning public_id`,
+    [c.userId, c.partnerId, `${c.partnerId}x${c.userId}`],
+  );
+  return row?.public_id ?? '';
+}
+
+async function state(userId: number) {
+  const [row] = await t.db.query<{ balance: number; entries: string }>(
+    'select balance, (select count(*) from ledger_entries where user_id = $1) as entries from users where id = $1',
+    [userId],
+  );
+  return row;
+}
+
+async function call(c: Caller, s: Sample, txn: string) {
+  const res = await fetch(`${t.url}${s.path(txn)}`, {
+    method: s.method,
+    headers: { ...c.headers, ...(s.body ? { 'content-type': 'application/json' } : {}) },
+    ...(s.body ? { body: JSON.stringify(s.body) } : {}),
+  });
+  const body = (await res.json().catch(() => ({}))) as { code?: string };
+  return { status: res.status, code: body.code };
+}
+
+const flows = { legacy: legacyCaller, bearer: bearerCaller } as const;
+const scopeSets: Scope[][] = [[], ['balance'], ['deduct'], ['subscriptions'], [...SCOPES]];
+
+describe('the operation x scope matrix is the same for the legacy flow and bearer tokens', () => {
+  it('has a sample request for every user-level operation in openapi.yaml', () => {
+    expect(userOperations.length).toBeGreaterThanOrEqual(9);
+    for (const op of userOperations) expect(SAMPLES[op.operationId], op.operationId).toBeDefined();
+  });
+
+  for (const [flow, makeCaller] of Object.entries(flows)) {
+    for (const scopes of scopeSets) {
+      it(`${flow} with scopes [${scopes.join(' ')}]: allowed operations pass, the others are 403 insufficient_scope and change nothing`, async () => {
+        for (const op of userOperations) {
+          const c = await makeCaller(scopes);
+          const txn = await seedDeduct(c);
+          const before = await state(c.userId);
+          const sample = SAMPLES[op.operationId] as Sample;
+          const res = await call(c, sample, txn);
+          const label = `${flow} [${scopes.join(' ')}] ${op.operationId}`;
+          if (scopes.includes(op.scope)) {
+            expect(res.status, label).not.toBe(403);
+            expect(res.status, label).not.toBe(401);
+            expect([200, 201, 404, 501], label).toContain(res.status);
+          } else {
+            expect(res, label).toEqual({ status: 403, code: 'insufficient_scope' });
+            expect(await state(c.userId), label).toEqual(before);
+          }
+        }
+      });
+    }
+  }
+
+  it('a balance-only partner cannot deduct 900,000 points or refund with its API key', async () => {
+    const c = await legacyCaller(['balance']);
+    await t.db.query('update users set balance = 1000000 where id = $1', [c.userId]);
+    const txn = await seedDeduct(c);
+    const deduct = await call(c, SAMPLES.deductPoints as Sample, txn);
+    const big = await fetch(`${t.url}/api/v1/points/deduct`, {
+      method: 'POST',
+      headers: { ...c.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ amount: 900_000 }),
+    });
+    const refund = await call(c, SAMPLES.refundTransaction as Sample, txn);
+    expect(deduct).toEqual({ status: 403, code: 'insufficient_scope' });
+    expect(big.status).toBe(403);
+    expect(refund).toEqual({ status: 403, code: 'insufficient_scope' });
+    expect((await state(c.userId))?.balance).toBe(999_990);
+  });
+});
