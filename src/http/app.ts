@@ -1,9 +1,7 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { hashSecret } from '../lib/crypto.js';
 import { authenticate } from './auth.js';
-import { OAuthError, Problem, rateLimited } from './errors.js';
+import { OAuthError, Problem } from './errors.js';
 import type { Handlers, OperationId, Reply } from './operations.js';
 import type { Services } from './services.js';
 import { listOperations, loadSpec } from './spec.js';
@@ -32,22 +30,6 @@ export function createApp({ services, handlers, pages = [] }: AppOptions): expre
 
   const spec = loadSpec();
   const operations = listOperations(spec);
-
-  app.use(
-    '/api',
-    rateLimit({
-      windowMs: 60_000,
-      limit: config.rateLimitPerMinute,
-      standardHeaders: 'draft-7',
-      legacyHeaders: false,
-      // Per credential when there is one (hashed: limiter keys must not hold secrets), else per address.
-      keyGenerator: (req) => {
-        const cred = req.get('x-api-key') ?? req.get('authorization');
-        return cred ? `c:${hashSecret(cred)}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
-      },
-      handler: (_req, _res, next, opts) => next(rateLimited(Math.ceil(opts.windowMs / 1000))),
-    }),
-  );
 
   // Authentication runs before validation, so a caller without credentials learns nothing about inputs.
   for (const op of operations) app[op.method](op.expressPath, authenticate(op, services));

@@ -5,6 +5,7 @@ import type { Clock } from '../lib/clock.js';
 import type { OAuthService } from '../oauth2/service.js';
 import type { PointsService } from '../points/points.js';
 import type { BearerVerifier } from './auth.js';
+import type { RateLimits } from './rate-limits.js';
 
 /** Everything handlers may call; built once in the composition root (src/server.ts). */
 export type Services = {
@@ -15,4 +16,5 @@ export type Services = {
   points: PointsService;
   oauth: OAuthService;
   bearer?: BearerVerifier;
+  limits: RateLimits;
 };

@@ -6,7 +6,7 @@ import { hashSecret, safeEqual } from '../lib/crypto.js';
 import { findPartnerByClientId } from '../partners/partners.js';
 
 export type ClientCredentials = { clientId: string; clientSecret: string; method: 'basic' | 'post' };
-type BodyCredentials = { client_id?: string | undefined; client_secret?: string | undefined };
+export type BodyCredentials = { client_id?: string | undefined; client_secret?: string | undefined };
 
 /**
  * The client credentials of a token or revocation request: HTTP Basic (client_secret_basic) or the

@@ -1,10 +1,12 @@
-import { bearerToken } from '../http/auth.js';
-import { invalidClient, unauthorized } from '../http/errors.js';
+import type { Request } from 'express';
+import { bearerToken, isAuthFailure } from '../http/auth.js';
+import { invalidClient, OAuthError, unauthorized } from '../http/errors.js';
 import type { Handler } from '../http/operations.js';
+import { addressKey, countingFailures } from '../http/rate-limits.js';
 import type { Services } from '../http/services.js';
 import { showAuthorize } from '../web/authorize-flow.js';
 import { WalletSessions } from '../web/sessions.js';
-import { readClientCredentials } from './client-auth.js';
+import { type BodyCredentials, readClientCredentials } from './client-auth.js';
 import { authorizationServerMetadata } from './metadata.js';
 
 /** RFC 6749 §5.1: token responses are never cached. */
@@ -12,6 +14,23 @@ const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 export const oauthHandlers = (s: Services) => {
   const sessions = new WalletSessions(s.db, s.clock, s.config);
+  const isClientFailure = (err: unknown) => err instanceof OAuthError && err.error === 'invalid_client';
+
+  /**
+   * Client authentication of the token and revocation endpoints. Failures count per address and
+   * per client_id, so neither one address against many clients nor many addresses against one
+   * client can guess secrets at full speed.
+   */
+  const authenticatedClient = async (req: Request, body: BodyCredentials) => {
+    const address = addressKey(req.ip);
+    const creds = await countingFailures(s.limits.failures, [address], isClientFailure, async () =>
+      readClientCredentials(req, body),
+    );
+    if (!creds) return undefined;
+    return countingFailures(s.limits.failures, [address, `client:${creds.clientId}`], isClientFailure, () =>
+      s.oauth.authenticateClient(creds),
+    );
+  };
 
   const authorize: Handler<'authorize'> = async ({ req, res }) => {
     await showAuthorize({ config: s.config, oauth: s.oauth, sessions }, req, res);
@@ -19,26 +38,34 @@ export const oauthHandlers = (s: Services) => {
   };
 
   const createToken: Handler<'createToken'> = async ({ req, body }) => {
-    const creds = readClientCredentials(req, body);
-    if (!creds) throw invalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
-    const client = await s.oauth.authenticateClient(creds);
+    const client = await authenticatedClient(req, body);
+    if (!client) throw invalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
     const tokens = await s.oauth.token(client, body);
     return { status: 200, body: tokens, headers: NO_STORE };
   };
 
   const revokeToken: Handler<'revokeToken'> = async ({ req, body }) => {
-    const creds = readClientCredentials(req, body);
-    const client = creds ? await s.oauth.authenticateClient(creds) : undefined;
+    const client = await authenticatedClient(req, body);
     await s.oauth.revoke(body.token, client);
     return { status: 200, body: { success: true }, headers: NO_STORE };
   };
 
+  const introspectToken: Handler<'introspectToken'> = async ({ req, body }) => {
+    const client = await authenticatedClient(req, body);
+    if (!client) throw invalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
+    const info = await s.oauth.introspect(client, body.token, s.config.publicUrl ?? '');
+    return { status: 200, body: info, headers: NO_STORE };
+  };
+
   const getTokenInfo: Handler<'getTokenInfo'> = async ({ req }) => {
-    const token = bearerToken(req);
-    if (!token)
-      throw unauthorized('missing_token', 'Send the access token as "Authorization: Bearer tcat_...".');
-    const info = await s.oauth.tokenInfo(token);
-    if (!info) throw unauthorized('invalid_token', 'The access token is not one askTIAN issued.');
+    const info = await countingFailures(s.limits.failures, [addressKey(req.ip)], isAuthFailure, async () => {
+      const token = bearerToken(req);
+      if (!token)
+        throw unauthorized('missing_token', 'Send the access token as "Authorization: Bearer tcat_...".');
+      const found = await s.oauth.tokenInfo(token);
+      if (!found) throw unauthorized('invalid_token', 'The access token is not one askTIAN issued.');
+      return found;
+    });
     return { status: 200, body: info, headers: NO_STORE };
   };
 
@@ -47,5 +74,12 @@ export const oauthHandlers = (s: Services) => {
     body: authorizationServerMetadata(s.config.publicUrl ?? ''),
   });
 
-  return { authorize, createToken, revokeToken, getTokenInfo, getAuthorizationServerMetadata };
+  return {
+    authorize,
+    createToken,
+    revokeToken,
+    introspectToken,
+    getTokenInfo,
+    getAuthorizationServerMetadata,
+  };
 };
