@@ -246,6 +246,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/oauth2/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Introspect an access or refresh token (RFC 7662)
+         * @description Server-to-server token introspection as RFC 7662 defines it: send the token as `token` in an
+         *     `application/x-www-form-urlencoded` body (JSON works too) and authenticate as your client
+         *     (HTTP Basic, or `client_id` + `client_secret` in the body). Answers `{"active": false}` for
+         *     any token that is unknown, expired, revoked, rotated away, or issued to another client, so
+         *     it never tells you anything about other clients' tokens. For the seed's bearer-authenticated
+         *     token description, see `GET /api/oauth2/token/info`.
+         */
+        post: operations["introspectToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/oauth2/token/info": {
         parameters: {
             query?: never;
@@ -1075,6 +1100,74 @@ export interface components {
              */
             revokedAt: string | null;
         };
+        /** @description An RFC 7662 §2.1 introspection request. */
+        IntrospectionRequest: {
+            /**
+             * @description The access (`tcat_`) or refresh (`tcrt_`) token to describe.
+             * @example tcat_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg
+             */
+            token: string;
+            /**
+             * @description Optional hint (RFC 7662 §2.1); the token's prefix decides anyway.
+             * @example access_token
+             * @enum {string}
+             */
+            token_type_hint?: "access_token" | "refresh_token";
+            /**
+             * @description Your client id (or use HTTP Basic).
+             * @example tc_live_8f3a2b1c9d0e7f6a5b4c3d2e
+             */
+            client_id?: string;
+            /**
+             * @description Your client secret (or use HTTP Basic).
+             * @example tcsk_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI
+             */
+            client_secret?: string;
+        };
+        /** @description An RFC 7662 §2.2 introspection response. Every member but `active` is present only when `active` is true. */
+        IntrospectionResponse: {
+            /**
+             * @description Whether the token is currently usable by you.
+             * @example true
+             */
+            active: boolean;
+            /**
+             * @description The token's scope, space-separated.
+             * @example deduct balance
+             */
+            scope?: string;
+            /**
+             * @description The client the token was issued to (yours).
+             * @example tc_live_8f3a2b1c9d0e7f6a5b4c3d2e
+             */
+            client_id?: string;
+            /**
+             * @description Which kind of token this is.
+             * @example access_token
+             * @enum {string}
+             */
+            token_type?: "access_token" | "refresh_token";
+            /**
+             * @description Expiry, in seconds since the Unix epoch.
+             * @example 1778400000
+             */
+            exp?: number;
+            /**
+             * @description Issue time, in seconds since the Unix epoch.
+             * @example 1775808000
+             */
+            iat?: number;
+            /**
+             * @description The askTIAN user id the token acts for.
+             * @example 1001
+             */
+            sub?: string;
+            /**
+             * @description The issuer (this server's public URL).
+             * @example https://wallet.asktian.com
+             */
+            iss?: string;
+        };
         /** @description RFC 8414 authorization server metadata. */
         AuthorizationServerMetadata: {
             /**
@@ -1098,8 +1191,8 @@ export interface components {
              */
             revocation_endpoint: string;
             /**
-             * @description The token info URL (bearer-authenticated, not RFC 7662).
-             * @example http://localhost:3000/api/oauth2/token/info
+             * @description The RFC 7662 introspection URL (client-authenticated).
+             * @example http://localhost:3000/api/oauth2/introspect
              */
             introspection_endpoint?: string;
             /**
@@ -1150,6 +1243,14 @@ export interface components {
              *     ]
              */
             revocation_endpoint_auth_methods_supported?: string[];
+            /**
+             * @description Client authentication methods at the introspection endpoint.
+             * @example [
+             *       "client_secret_basic",
+             *       "client_secret_post"
+             *     ]
+             */
+            introspection_endpoint_auth_methods_supported?: string[];
             /**
              * @description PKCE methods.
              * @example [
@@ -2369,7 +2470,7 @@ export interface operations {
                  * @example https://yourapp.com/callback
                  */
                 redirect_uri: string;
-                /** @description Only `code` is supported (no implicit grant); anything else is redirected back as `unsupported_response_type`. */
+                /** @description Required by RFC 6749 §4.1.1 and must be `code` (no implicit grant). Missing, it is redirected back as `invalid_request`; any other value as `unsupported_response_type`. (Not marked required here because those errors are redirects to your redirect URI, not a 400.) */
                 response_type?: string;
                 /** @description Space-separated scopes, a subset of those your partner account may request. Required in practice; a missing or unknown scope is redirected back as `invalid_scope`. */
                 scope?: string;
@@ -2509,6 +2610,50 @@ export interface operations {
             429: components["responses"]["OAuthTooManyRequests"];
         };
     };
+    introspectToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "tcat_3q2Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg",
+                 *       "token_type_hint": "access_token"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": components["schemas"]["IntrospectionRequest"];
+                /**
+                 * @example {
+                 *       "token": "tcat_3q2Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg",
+                 *       "client_id": "tc_live_8f3a2b1c9d0e7f6a5b4c3d2e",
+                 *       "client_secret": "tcsk_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI"
+                 *     }
+                 */
+                "application/json": components["schemas"]["IntrospectionRequest"];
+            };
+        };
+        responses: {
+            /** @description The token's state; only `active` when the token is not active or not yours. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntrospectionResponse"];
+                };
+            };
+            400: components["responses"]["OAuthBadRequest"];
+            401: components["responses"]["OAuthInvalidClient"];
+            413: components["responses"]["OAuthBadRequest"];
+            415: components["responses"]["OAuthBadRequest"];
+            429: components["responses"]["OAuthTooManyRequests"];
+        };
+    };
     getTokenInfo: {
         parameters: {
             query?: never;
@@ -2563,7 +2708,7 @@ export interface operations {
                      *       "authorization_endpoint": "http://localhost:3000/api/oauth2/authorize",
                      *       "token_endpoint": "http://localhost:3000/api/oauth2/token",
                      *       "revocation_endpoint": "http://localhost:3000/api/oauth2/revoke",
-                     *       "introspection_endpoint": "http://localhost:3000/api/oauth2/token/info",
+                     *       "introspection_endpoint": "http://localhost:3000/api/oauth2/introspect",
                      *       "scopes_supported": [
                      *         "deduct",
                      *         "balance",
@@ -2587,6 +2732,10 @@ export interface operations {
                      *         "client_secret_basic",
                      *         "client_secret_post",
                      *         "none"
+                     *       ],
+                     *       "introspection_endpoint_auth_methods_supported": [
+                     *         "client_secret_basic",
+                     *         "client_secret_post"
                      *       ],
                      *       "code_challenge_methods_supported": [
                      *         "S256"

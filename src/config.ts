@@ -53,6 +53,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  // The issuer and every `iss` derive from PUBLIC_URL; an http issuer in production would send
+  // partners' tokens and codes in the clear (RFC 9700 §2.6, RFC 8414 §2).
+  if (production && !e.PUBLIC_URL?.startsWith('https://')) {
+    throw new Error(
+      'Invalid configuration:\n  PUBLIC_URL: production (NODE_ENV=production) needs the https URL partners reach this server at',
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,

@@ -67,6 +67,68 @@ describe('authorize endpoint: untrusted client or redirect URI', () => {
   });
 });
 
+describe('redirect URIs are exact strings (RFC 9700 §4.1.3)', () => {
+  it('refuses every spelling that only normalises to the registered loopback URI', async () => {
+    const { query } = await setup({ redirectUris: ['http://127.0.0.1:4455/cb'] });
+    const variants = [
+      'http://127.1:4455/cb',
+      'http://0x7f.0.0.1:4455/cb',
+      'http://2130706433:4455/cb',
+      'http://127.0.0.1:4455/cb/../cb',
+      'http://127.0.0.1:4455/./cb',
+      'http://127.0.0.1:4455/%63b',
+      'HTTP://127.0.0.1:4455/cb',
+      'http://127.0.0.1:4455/cb#',
+      'http://user@127.0.0.1:4455/cb',
+      'http://127.0.0.1:4455@evil.test/cb',
+      'http://localhost:4455/cb',
+    ];
+    for (const redirect_uri of variants) {
+      const res = await new ScriptedBrowser(t.url).get(authorizePath({ ...query, redirect_uri }));
+      expect(res.status, redirect_uri).toBe(400);
+      expect(res.headers.get('location'), redirect_uri).toBeNull();
+    }
+    const exact = await new ScriptedBrowser(t.url).get(
+      authorizePath({ ...query, redirect_uri: 'http://127.0.0.1:4455/cb' }),
+    );
+    expect(exact.status).toBe(200);
+  });
+
+  it('refuses spellings of an https URI that normalise to it', async () => {
+    const { query } = await setup();
+    for (const redirect_uri of [
+      'https://PARTNER.test/callback',
+      'https://partner.test:443/callback',
+      'https://partner.test/x/../callback',
+      'https://partner.test/%63allback',
+    ]) {
+      const res = await new ScriptedBrowser(t.url).get(authorizePath({ ...query, redirect_uri }));
+      expect(res.status, redirect_uri).toBe(400);
+    }
+  });
+
+  it('registration refuses userinfo, fragments, non-canonical forms and plain http off loopback IPs', async () => {
+    const refused = [
+      'https://user:pw@partner.test/cb',
+      'https://user@partner.test/cb',
+      'https://partner.test/cb#frag',
+      'https://partner.test/cb#',
+      'http://partner.test/cb',
+      'http://localhost:8080/cb',
+      'http://127.1:8080/cb',
+      'https://PARTNER.test/cb',
+      'https://partner.test/a/../cb',
+      'not a url',
+    ];
+    for (const uri of refused) {
+      await expect(t.partner({ redirectUris: [uri] }), uri).rejects.toThrow(/redirect URI|absolute URL/);
+    }
+    for (const uri of ['https://partner.test/cb', 'http://127.0.0.1:8080/cb', 'http://[::1]/cb']) {
+      await expect(t.partner({ redirectUris: [uri] }), uri).resolves.toBeTruthy();
+    }
+  });
+});
+
 describe('authorize endpoint: errors redirected to a trusted redirect URI', () => {
   const redirected = (res: Response) => {
     expect(res.status).toBe(302);
@@ -83,6 +145,17 @@ describe('authorize endpoint: errors redirected to a trusted redirect URI', () =
     expect(loc.searchParams.get('state')).toBe(query.state);
     expect(loc.searchParams.get('iss')).toBe(t.url);
     expect(partner).toBeTruthy();
+  });
+
+  it('redirects invalid_request when response_type is missing (RFC 6749 §4.1.1) and issues no code', async () => {
+    const { query } = await setup();
+    const before = await codeCount();
+    const res = await new ScriptedBrowser(t.url).get(`/api/oauth2/authorize?${new URLSearchParams(query)}`);
+    const loc = redirected(res);
+    expect(loc.searchParams.get('error')).toBe('invalid_request');
+    expect(loc.searchParams.get('error_description')).toContain('response_type');
+    expect(loc.searchParams.get('state')).toBe(query.state);
+    expect(await codeCount()).toBe(before);
   });
 
   it('redirects unsupported_response_type for anything but code (no implicit grant)', async () => {
@@ -336,13 +409,14 @@ describe('authorization server metadata (RFC 8414)', () => {
       authorization_endpoint: `${t.url}/api/oauth2/authorize`,
       token_endpoint: `${t.url}/api/oauth2/token`,
       revocation_endpoint: `${t.url}/api/oauth2/revoke`,
-      introspection_endpoint: `${t.url}/api/oauth2/token/info`,
+      introspection_endpoint: `${t.url}/api/oauth2/introspect`,
       scopes_supported: ['deduct', 'balance', 'subscriptions'],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       grant_types_supported: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       code_challenge_methods_supported: ['S256'],
       authorization_response_iss_parameter_supported: true,
     });

@@ -29,7 +29,13 @@ describe.skipIf(!chromiumAvailable())('the seed OAuth flow in a real browser (Ch
   });
 
   function authorizeUrl(state: string, scope = 'deduct balance'): string {
-    const q = new URLSearchParams({ client_id: partner.clientId, redirect_uri: callback.url, scope, state });
+    const q = new URLSearchParams({
+      response_type: 'code',
+      client_id: partner.clientId,
+      redirect_uri: callback.url,
+      scope,
+      state,
+    });
     return `${t.url}/api/oauth2/authorize?${q}`;
   }
 

@@ -326,6 +326,37 @@ describe('token endpoint: refresh_token grant', () => {
     expect((await revokedEvents(user.id)).length).toBeGreaterThanOrEqual(2);
   });
 
+  it('grace window race, legitimate retry first: the superseded pair presented later revokes the whole family', async () => {
+    const { partner, user, code } = await setup({ refreshGraceSeconds: 60 });
+    const r0 = (await exchange(partner, code)).json;
+    // r0 is rotated to r1 (say the response reached an attacker), then r0 is presented again inside
+    // the window: r1's pair is revoked and r2 minted.
+    const r1 = (await refresh(partner, String(r0.refresh_token))).json;
+    t.clock.advance(5_000);
+    const r2 = (await refresh(partner, String(r0.refresh_token))).json;
+    expect(await balanceStatus(String(r2.access_token))).toBe(200);
+    // Now r1 is presented: two parties hold this family, so neither keeps a working pair.
+    const replay = await refresh(partner, String(r1.refresh_token));
+    expect(replay.json.error).toBe('invalid_grant');
+    expect(String(replay.json.error_description)).toContain('revoked');
+    expect(await balanceStatus(String(r2.access_token))).toBe(401);
+    expect((await refresh(partner, String(r2.refresh_token))).json.error).toBe('invalid_grant');
+    const revoked = await revokedEvents(user.id);
+    expect(revoked.map((e) => e.payload.revokedBy)).toContain('partner');
+  });
+
+  it('grace window race, the other party first: the successor was already used, so the retry is a replay', async () => {
+    const { partner, code } = await setup({ refreshGraceSeconds: 60 });
+    const r0 = (await exchange(partner, code)).json;
+    const r1 = (await refresh(partner, String(r0.refresh_token))).json;
+    const r2 = (await refresh(partner, String(r1.refresh_token))).json;
+    t.clock.advance(5_000);
+    // r0 inside the window, but its successor r1 has been rotated already: a replay.
+    expect((await refresh(partner, String(r0.refresh_token))).json.error).toBe('invalid_grant');
+    expect(await balanceStatus(String(r2.access_token))).toBe(401);
+    expect((await refresh(partner, String(r2.refresh_token))).json.error).toBe('invalid_grant');
+  });
+
   it('grace window: past the window the preceding token is a replay', async () => {
     const { partner, code } = await setup({ refreshGraceSeconds: 30 });
     const r0 = (await exchange(partner, code)).json;
@@ -436,5 +467,105 @@ describe('revocation endpoint (RFC 7009)', () => {
     });
     expect(own.status).toBe(200);
     expect(await balanceStatus(String(tokens.access_token))).toBe(401);
+  });
+});
+
+describe('introspection endpoint (RFC 7662)', () => {
+  const introspect = async (token: string, p?: Partner, init: { basic?: boolean; json?: boolean } = {}) => {
+    const headers: Record<string, string> = {
+      'content-type': init.json ? 'application/json' : 'application/x-www-form-urlencoded',
+    };
+    const body: Record<string, string> = { token };
+    if (p && init.basic) {
+      headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(p.clientId)}:${encodeURIComponent(p.clientSecret)}`).toString('base64')}`;
+    } else if (p) {
+      body.client_id = p.clientId;
+      body.client_secret = p.clientSecret;
+    }
+    const res = await fetch(`${t.url}/api/oauth2/introspect`, {
+      method: 'POST',
+      headers,
+      body: init.json ? JSON.stringify(body) : new URLSearchParams(body).toString(),
+    });
+    return { res, json: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('describes the caller’s active access and refresh tokens, not cacheable', async () => {
+    const { partner, user, code } = await setup({ scope: 'deduct balance' });
+    const tokens = (await exchange(partner, code)).json;
+    const now = Math.floor(t.clock.now().getTime() / 1000);
+    const access = await introspect(String(tokens.access_token), partner, { basic: true });
+    expect(access.res.status).toBe(200);
+    expect(access.res.headers.get('cache-control')).toBe('no-store');
+    expect(access.json).toEqual({
+      active: true,
+      scope: 'deduct balance',
+      client_id: partner.clientId,
+      token_type: 'access_token',
+      exp: now + 30 * 24 * 3600,
+      iat: now,
+      sub: String(user.id),
+      iss: t.url,
+    });
+    const refreshInfo = await introspect(String(tokens.refresh_token), partner, { json: true });
+    expect(refreshInfo.json).toMatchObject({
+      active: true,
+      token_type: 'refresh_token',
+      exp: now + 90 * 24 * 3600,
+    });
+  });
+
+  it('answers only {active: false} for another client’s, unknown, revoked, rotated and expired tokens', async () => {
+    const { partner, code } = await setup();
+    const tokens = (await exchange(partner, code)).json;
+    const other = await t.partner({ redirectUris: [REDIRECT] });
+    expect((await introspect(String(tokens.access_token), other)).json).toEqual({ active: false });
+    expect((await introspect('tcat_unknown', partner)).json).toEqual({ active: false });
+    expect((await introspect('not-a-token', partner)).json).toEqual({ active: false });
+    const rotated = (await refresh(partner, String(tokens.refresh_token))).json;
+    expect((await introspect(String(tokens.access_token), partner)).json).toEqual({ active: false });
+    expect((await introspect(String(tokens.refresh_token), partner)).json).toEqual({ active: false });
+    t.clock.advance(31 * 24 * 3600 * 1000);
+    expect((await introspect(String(rotated.access_token), partner)).json).toEqual({ active: false });
+    t.clock.advance(-31 * 24 * 3600 * 1000);
+  });
+
+  it('requires client authentication: none or a wrong secret is 401 invalid_client', async () => {
+    const { partner, code } = await setup();
+    const tokens = (await exchange(partner, code)).json;
+    const anonymous = await introspect(String(tokens.access_token));
+    expect(anonymous.res.status).toBe(401);
+    expect(anonymous.json.error).toBe('invalid_client');
+    const wrong = await introspect(String(tokens.access_token), { ...partner, clientSecret: 'tcsk_wrong' });
+    expect(wrong.res.status).toBe(401);
+    expect(wrong.json.error).toBe('invalid_client');
+  });
+});
+
+describe('credentials that disagree are refused', () => {
+  it('a bearer token with another partner’s or a made-up X-API-Key is 401 and deducts nothing', async () => {
+    const { partner, user, code } = await setup({ scope: 'deduct balance' });
+    const tokens = (await exchange(partner, code)).json;
+    const other = await t.partner();
+    const deduct = (headers: Record<string, string>) =>
+      fetch(`${t.url}/api/v1/points/deduct`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${tokens.access_token}`,
+          'content-type': 'application/json',
+          ...headers,
+        },
+        body: JSON.stringify({ amount: 5 }),
+      });
+    const mismatch = await deduct({ 'X-API-Key': other.clientSecret });
+    expect(mismatch.status).toBe(401);
+    expect(((await mismatch.json()) as { code: string }).code).toBe('credentials_mismatch');
+    const madeUp = await deduct({ 'X-API-Key': 'tcsk_made_up' });
+    expect(madeUp.status).toBe(401);
+    expect(((await madeUp.json()) as { code: string }).code).toBe('invalid_api_key');
+    const [row] = await t.db.query<{ balance: number }>('select balance from users where id = $1', [user.id]);
+    expect(row?.balance).toBe(500);
+    // The token's own partner's key agrees with it.
+    expect((await deduct({ 'X-API-Key': partner.clientSecret })).status).toBe(200);
   });
 });

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AuthorizeData, AuthorizeErrors, AuthorizeResponses, CancelSubscriptionData, CancelSubscriptionErrors, CancelSubscriptionResponses, CreateSubscriptionData, CreateSubscriptionErrors, CreateSubscriptionResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeductPointsData, DeductPointsErrors, DeductPointsResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAuthorizationServerMetadataData, GetAuthorizationServerMetadataResponses, GetBalanceData, GetBalanceErrors, GetBalanceResponses, GetPartnerData, GetPartnerErrors, GetPartnerResponses, GetSubscriptionData, GetSubscriptionErrors, GetSubscriptionResponses, GetTokenInfoData, GetTokenInfoErrors, GetTokenInfoResponses, GetTransactionData, GetTransactionErrors, GetTransactionResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, ListSubscriptionsData, ListSubscriptionsErrors, ListSubscriptionsResponses, ListTransactionsData, ListTransactionsErrors, ListTransactionsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, RefundTransactionData, RefundTransactionErrors, RefundTransactionResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RevokeTokenData, RevokeTokenErrors, RevokeTokenResponses, RotateClientSecretData, RotateClientSecretErrors, RotateClientSecretResponses, SendTestWebhookData, SendTestWebhookErrors, SendTestWebhookResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses } from './types.gen.js';
+import type { AuthorizeData, AuthorizeErrors, AuthorizeResponses, CancelSubscriptionData, CancelSubscriptionErrors, CancelSubscriptionResponses, CreateSubscriptionData, CreateSubscriptionErrors, CreateSubscriptionResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeductPointsData, DeductPointsErrors, DeductPointsResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAuthorizationServerMetadataData, GetAuthorizationServerMetadataResponses, GetBalanceData, GetBalanceErrors, GetBalanceResponses, GetPartnerData, GetPartnerErrors, GetPartnerResponses, GetSubscriptionData, GetSubscriptionErrors, GetSubscriptionResponses, GetTokenInfoData, GetTokenInfoErrors, GetTokenInfoResponses, GetTransactionData, GetTransactionErrors, GetTransactionResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, IntrospectTokenData, IntrospectTokenErrors, IntrospectTokenResponses, ListSubscriptionsData, ListSubscriptionsErrors, ListSubscriptionsResponses, ListTransactionsData, ListTransactionsErrors, ListTransactionsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, RefundTransactionData, RefundTransactionErrors, RefundTransactionResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RevokeTokenData, RevokeTokenErrors, RevokeTokenResponses, RotateClientSecretData, RotateClientSecretErrors, RotateClientSecretResponses, SendTestWebhookData, SendTestWebhookErrors, SendTestWebhookResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -224,6 +224,27 @@ export const createToken = <ThrowOnError extends boolean = false>(options: Optio
 export const revokeToken = <ThrowOnError extends boolean = false>(options: Options<RevokeTokenData, ThrowOnError>) => (options.client ?? client).post<RevokeTokenResponses, RevokeTokenErrors, ThrowOnError>({
     security: [{ scheme: 'basic', type: 'http' }],
     url: '/api/oauth2/revoke',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Introspect an access or refresh token (RFC 7662)
+ *
+ * Server-to-server token introspection as RFC 7662 defines it: send the token as `token` in an
+ * `application/x-www-form-urlencoded` body (JSON works too) and authenticate as your client
+ * (HTTP Basic, or `client_id` + `client_secret` in the body). Answers `{"active": false}` for
+ * any token that is unknown, expired, revoked, rotated away, or issued to another client, so
+ * it never tells you anything about other clients' tokens. For the seed's bearer-authenticated
+ * token description, see `GET /api/oauth2/token/info`.
+ *
+ */
+export const introspectToken = <ThrowOnError extends boolean = false>(options: Options<IntrospectTokenData, ThrowOnError>) => (options.client ?? client).post<IntrospectTokenResponses, IntrospectTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'basic', type: 'http' }],
+    url: '/api/oauth2/introspect',
     ...options,
     headers: {
         'Content-Type': 'application/json',

@@ -484,6 +484,66 @@ export type TokenInfo = {
 };
 
 /**
+ * An RFC 7662 §2.1 introspection request.
+ */
+export type IntrospectionRequest = {
+    /**
+     * The access (`tcat_`) or refresh (`tcrt_`) token to describe.
+     */
+    token: string;
+    /**
+     * Optional hint (RFC 7662 §2.1); the token's prefix decides anyway.
+     */
+    token_type_hint?: 'access_token' | 'refresh_token';
+    /**
+     * Your client id (or use HTTP Basic).
+     */
+    client_id?: string;
+    /**
+     * Your client secret (or use HTTP Basic).
+     */
+    client_secret?: string;
+};
+
+/**
+ * An RFC 7662 §2.2 introspection response. Every member but `active` is present only when `active` is true.
+ */
+export type IntrospectionResponse = {
+    /**
+     * Whether the token is currently usable by you.
+     */
+    active: boolean;
+    /**
+     * The token's scope, space-separated.
+     */
+    scope?: string;
+    /**
+     * The client the token was issued to (yours).
+     */
+    client_id?: string;
+    /**
+     * Which kind of token this is.
+     */
+    token_type?: 'access_token' | 'refresh_token';
+    /**
+     * Expiry, in seconds since the Unix epoch.
+     */
+    exp?: number;
+    /**
+     * Issue time, in seconds since the Unix epoch.
+     */
+    iat?: number;
+    /**
+     * The askTIAN user id the token acts for.
+     */
+    sub?: string;
+    /**
+     * The issuer (this server's public URL).
+     */
+    iss?: string;
+};
+
+/**
  * RFC 8414 authorization server metadata.
  */
 export type AuthorizationServerMetadata = {
@@ -504,7 +564,7 @@ export type AuthorizationServerMetadata = {
      */
     revocation_endpoint: string;
     /**
-     * The token info URL (bearer-authenticated, not RFC 7662).
+     * The RFC 7662 introspection URL (client-authenticated).
      */
     introspection_endpoint?: string;
     /**
@@ -531,6 +591,10 @@ export type AuthorizationServerMetadata = {
      * Client authentication methods at the revocation endpoint.
      */
     revocation_endpoint_auth_methods_supported?: Array<string>;
+    /**
+     * Client authentication methods at the introspection endpoint.
+     */
+    introspection_endpoint_auth_methods_supported?: Array<string>;
     /**
      * PKCE methods.
      */
@@ -1531,7 +1595,7 @@ export type AuthorizeData = {
          */
         redirect_uri: string;
         /**
-         * Only `code` is supported (no implicit grant); anything else is redirected back as `unsupported_response_type`.
+         * Required by RFC 6749 §4.1.1 and must be `code` (no implicit grant). Missing, it is redirected back as `invalid_request`; any other value as `unsupported_response_type`. (Not marked required here because those errors are redirects to your redirect URI, not a 400.)
          */
         response_type?: string;
         /**
@@ -1653,6 +1717,47 @@ export type RevokeTokenResponses = {
 };
 
 export type RevokeTokenResponse = RevokeTokenResponses[keyof RevokeTokenResponses];
+
+export type IntrospectTokenData = {
+    body: IntrospectionRequest;
+    path?: never;
+    query?: never;
+    url: '/api/oauth2/introspect';
+};
+
+export type IntrospectTokenErrors = {
+    /**
+     * An RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
+     */
+    400: OAuthError;
+    /**
+     * Client authentication failed (`invalid_client`).
+     */
+    401: OAuthError;
+    /**
+     * An RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
+     */
+    413: OAuthError;
+    /**
+     * An RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
+     */
+    415: OAuthError;
+    /**
+     * Too many requests from this address; wait `Retry-After` seconds.
+     */
+    429: OAuthError;
+};
+
+export type IntrospectTokenError = IntrospectTokenErrors[keyof IntrospectTokenErrors];
+
+export type IntrospectTokenResponses = {
+    /**
+     * The token's state; only `active` when the token is not active or not yours.
+     */
+    200: IntrospectionResponse;
+};
+
+export type IntrospectTokenResponse = IntrospectTokenResponses[keyof IntrospectTokenResponses];
 
 export type GetTokenInfoData = {
     body?: never;

@@ -63,7 +63,11 @@ const checkClient: Step = async (ctx, sql) => {
   ctx.partner = partner;
 };
 
-/** RFC 9700 §2.1 / §4.1.3: exact string match; only a loopback URI's port may vary (RFC 8252 §7.3). */
+/**
+ * RFC 9700 §4.1.3: the redirect URI is compared with the registered ones as exact strings, never
+ * after URL normalisation (which would let `http://127.1/cb` or `/cb/../cb` through). The only
+ * variation allowed is the port of a loopback IP literal, for native apps (RFC 8252 §7.3).
+ */
 const checkRedirectUri: Step = (ctx) => {
   const uri = ctx.params.redirect_uri;
   if (!uri) throw new AuthorizePageError('The request has no redirect_uri.');
@@ -74,30 +78,25 @@ const checkRedirectUri: Step = (ctx) => {
   ctx.redirectUri = uri;
 };
 
-function sameLoopbackIgnoringPort(registered: string, requested: string): boolean {
-  const a = parseUrl(registered);
-  const b = parseUrl(requested);
-  if (!a || !b || a.protocol !== 'http:' || !['127.0.0.1', '[::1]'].includes(a.hostname)) return false;
-  a.port = '';
-  b.port = '';
-  return a.href === b.href;
-}
+/** `http://127.0.0.1` or `http://[::1]`, an optional port, then the rest of the URI verbatim. */
+const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?].*)?$/s;
 
-function parseUrl(s: string): URL | undefined {
-  try {
-    return new URL(s);
-  } catch {
-    return undefined;
-  }
+function sameLoopbackIgnoringPort(registered: string, requested: string): boolean {
+  const a = LOOPBACK.exec(registered);
+  const b = LOOPBACK.exec(requested);
+  return !!a && !!b && a[1] === b[1] && (a[2] ?? '') === (b[2] ?? '');
 }
 
 const redirectError = (ctx: Context, error: AuthorizeRedirectError['error'], description: string) =>
   new AuthorizeRedirectError(error, description, ctx.redirectUri ?? '', ctx.params.state);
 
-/** Only the code flow: no implicit grant (RFC 9700 §2.1.2). */
+/** RFC 6749 §4.1.1: response_type is REQUIRED and must be `code` (no implicit grant, RFC 9700 §2.1.2). */
 const checkResponseType: Step = (ctx) => {
   const rt = ctx.params.response_type;
-  if (rt !== undefined && rt !== 'code') {
+  if (rt === undefined || rt === '') {
+    throw redirectError(ctx, 'invalid_request', 'response_type is required; send response_type=code.');
+  }
+  if (rt !== 'code') {
     throw redirectError(ctx, 'unsupported_response_type', 'Only response_type=code is supported.');
   }
 };

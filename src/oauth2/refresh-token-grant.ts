@@ -30,15 +30,13 @@ export async function refreshTokenGrant(
   if (!pair) throw invalidGrant('The refresh token is invalid.');
   // RFC 9700 §4.14.2: a confidential client's refresh token works only for that client.
   if (pair.partnerId !== client.id) throw invalidGrant('The refresh token was issued to another client.');
+  // A pair superseded inside the grace window is presented again: its parent was presented twice,
+  // so two parties hold this family. Neither may keep a working pair (RFC 9700 §4.14.2).
+  if (pair.revokedAt && pair.superseded) return replayDetected(tx, pair, client, now);
   if (pair.revokedAt) throw invalidGrant('The refresh token has been revoked.');
   if (pair.refreshExpiresAt <= now) throw invalidGrant('The refresh token has expired.');
   const reuseInGrace = pair.rotatedAt !== null && (await isGraceReuse(tx, pair, client, now));
-  if (pair.rotatedAt !== null && !reuseInGrace) {
-    await revokePairs(tx, pair.userId, { partnerId: client.id }, 'partner', now);
-    return invalidGrant(
-      'The refresh token was already used; every token of this user for your app is revoked.',
-    );
-  }
+  if (pair.rotatedAt !== null && !reuseInGrace) return replayDetected(tx, pair, client, now);
   // RFC 6749 §6 / RFC 9700 §4.14.2: never wider than the user consented to.
   const requested = params.scope === undefined ? parseScope(pair.grantedScope) : parseScope(params.scope);
   if (requested.length === 0) throw invalidScope('scope must name at least one scope.');
@@ -46,8 +44,9 @@ export async function refreshTokenGrant(
     throw invalidScope(`The requested scope exceeds the granted scope "${pair.grantedScope}".`);
   }
 
-  if (reuseInGrace) await revokePairs(tx, pair.userId, { parentId: pair.id }, 'partner', now);
-  else await markRotated(tx, pair, now);
+  if (reuseInGrace) {
+    await revokePairs(tx, pair.userId, { parentId: pair.id }, 'partner', now, { superseded: true });
+  } else await markRotated(tx, pair, now);
   return mintPair(tx, {
     partner: client,
     userId: pair.userId,
@@ -57,6 +56,14 @@ export async function refreshTokenGrant(
     parentId: pair.id,
     now,
   });
+}
+
+/** A replayed refresh token revokes every token of this user for the client (RFC 9700 §4.14.2). */
+async function replayDetected(tx: Sql, pair: TokenPair, client: Partner, now: Date): Promise<OAuthError> {
+  await revokePairs(tx, pair.userId, { partnerId: client.id }, 'partner', now);
+  return invalidGrant(
+    'The refresh token was already used; every token of this user for your app is revoked.',
+  );
 }
 
 /**

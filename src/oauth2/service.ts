@@ -13,6 +13,7 @@ import {
 import { authenticateClient, type ClientCredentials } from './client-auth.js';
 import { issueCode } from './codes.js';
 import { type ConnectedApp, disconnectApp, listConnectedApps } from './connected-apps.js';
+import { type Introspection, introspect } from './introspection.js';
 import { refreshTokenGrant } from './refresh-token-grant.js';
 import { revokeToken } from './revoke.js';
 import { parseScope } from './scopes.js';
@@ -58,6 +59,10 @@ export class OAuthService implements BearerVerifier {
 
   async revoke(token: string, client: Partner | undefined): Promise<void> {
     await this.db.transaction((tx) => revokeToken(tx, token, client, this.clock.now()));
+  }
+
+  introspect(client: Partner, token: string, issuer: string): Promise<Introspection> {
+    return introspect(this.db, client, token, issuer, this.clock.now());
   }
 
   tokenInfo(accessToken: string): Promise<TokenInfo | undefined> {

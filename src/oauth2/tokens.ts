@@ -21,10 +21,13 @@ export type TokenPair = {
   scope: string;
   grantedScope: string;
   codeId: number | null;
+  createdAt: Date;
   accessExpiresAt: Date;
   refreshExpiresAt: Date;
   rotatedAt: Date | null;
   revokedAt: Date | null;
+  /** Revoked because its parent refresh token was presented again inside the grace window. */
+  superseded: boolean;
 };
 
 type PairRow = {
@@ -34,14 +37,16 @@ type PairRow = {
   scope: string;
   granted_scope: string;
   code_id: string | null;
+  created_at: Date | string;
   access_expires_at: Date | string;
   refresh_expires_at: Date | string;
   rotated_at: Date | string | null;
   revoked_at: Date | string | null;
+  superseded: boolean;
 };
 
 const PAIR_COLUMNS =
-  'id, user_id, partner_id, scope, granted_scope, code_id, access_expires_at, refresh_expires_at, rotated_at, revoked_at';
+  'id, user_id, partner_id, scope, granted_scope, code_id, created_at, access_expires_at, refresh_expires_at, rotated_at, revoked_at, superseded';
 
 const date = (v: Date | string) => new Date(v);
 const dateOrNull = (v: Date | string | null) => (v === null ? null : new Date(v));
@@ -54,10 +59,12 @@ function toPair(r: PairRow): TokenPair {
     scope: r.scope,
     grantedScope: r.granted_scope,
     codeId: r.code_id === null ? null : Number(r.code_id),
+    createdAt: date(r.created_at),
     accessExpiresAt: date(r.access_expires_at),
     refreshExpiresAt: date(r.refresh_expires_at),
     rotatedAt: dateOrNull(r.rotated_at),
     revokedAt: dateOrNull(r.revoked_at),
+    superseded: r.superseded,
   };
 }
 
@@ -161,6 +168,7 @@ export async function revokePairs(
   target: RevocationTarget,
   revokedBy: RevokedBy,
   now: Date,
+  opts: { superseded?: boolean } = {},
 ): Promise<number> {
   const [column, value] =
     'pairId' in target
@@ -171,10 +179,10 @@ export async function revokePairs(
           ? ['code_id', target.codeId]
           : ['parent_id', target.parentId];
   const rows = await tx.query<PairRow>(
-    `update oauth_tokens set revoked_at = $3, revoked_by = $4
+    `update oauth_tokens set revoked_at = $3, revoked_by = $4, superseded = $5
      where user_id = $1 and ${column} = $2 and revoked_at is null
      returning ${PAIR_COLUMNS}`,
-    [userId, value, now, revokedBy],
+    [userId, value, now, revokedBy, opts.superseded ?? false],
   );
   for (const pair of rows.map(toPair)) {
     // A rotated pair's tokens were already dead for the partner; it hears only about live ones.

@@ -18,8 +18,10 @@ export type NewPartner = {
 export class PartnerInputError extends Error {}
 
 /**
- * RFC 9700 §2.6: https redirect URIs only, except loopback (http://127.0.0.1, [::1], localhost) for
- * development; no fragments (RFC 6749 §3.1.2).
+ * What may be registered as a redirect URI: an absolute https URI, or plain http on a loopback IP
+ * literal only (RFC 8252 §7.3; `localhost` can be re-pointed, §8.3); no userinfo, no fragment
+ * (RFC 6749 §3.1.2). It must be written in its canonical form, because the authorization
+ * endpoint compares it as an exact string (RFC 9700 §4.1.3).
  */
 export function checkRedirectUri(uri: string): void {
   let u: URL;
@@ -28,10 +30,18 @@ export function checkRedirectUri(uri: string): void {
   } catch {
     throw new PartnerInputError(`Not an absolute URL: ${uri}`);
   }
-  if (u.hash) throw new PartnerInputError(`A redirect URI must not have a fragment: ${uri}`);
-  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
-    throw new PartnerInputError(`A redirect URI must use https (http only on loopback): ${uri}`);
+  if (u.username || u.password || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(uri)) {
+    throw new PartnerInputError(`A redirect URI must not carry user credentials: ${uri}`);
+  }
+  if (uri.includes('#')) throw new PartnerInputError(`A redirect URI must not have a fragment: ${uri}`);
+  const loopbackIp = u.hostname === '127.0.0.1' || u.hostname === '[::1]';
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopbackIp)) {
+    throw new PartnerInputError(
+      `A redirect URI must use https (plain http only on http://127.0.0.1 or http://[::1]): ${uri}`,
+    );
+  }
+  if (u.href !== uri) {
+    throw new PartnerInputError(`Write the redirect URI in its canonical form, ${u.href}, not ${uri}`);
   }
 }
 

@@ -111,8 +111,9 @@ function unescape(s: string): string {
 
 export type AuthorizeQuery = Record<string, string>;
 
+/** The authorize URL of a code-flow request (`response_type=code` unless the query says otherwise). */
 export function authorizePath(query: AuthorizeQuery): string {
-  return `/api/oauth2/authorize?${new URLSearchParams(query)}`;
+  return `/api/oauth2/authorize?${new URLSearchParams({ response_type: 'code', ...query })}`;
 }
 
 /**
