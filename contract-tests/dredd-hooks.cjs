@@ -143,6 +143,7 @@ async function prepare(t) {
     'authorize',
     'createToken',
     'revokeToken',
+    'introspectToken',
     'getTokenInfo',
     'getAuthorizationServerMetadata',
   ].includes(op);
@@ -319,6 +320,9 @@ function prepareOAuth(t, op, status, specPath, reqType) {
       return setBody({ token: tokens[form ? 'revokeForm' : 'revokeJson'].access_token, ...client });
     case 'revokeToken 401':
       return setBody({ token: 'tcat_unknown', client_id: seed.clientId, client_secret: 'tcsk_wrong' });
+    case 'introspectToken 200':
+      if (!needTokens()) return;
+      return setBody({ token: tokens.full.access_token, ...client });
     case 'getTokenInfo 200':
       if (!needTokens()) return;
       return setHeader(t, 'Authorization', `Bearer ${tokens.full.access_token}`);
@@ -337,7 +341,7 @@ function prepareOAuth(t, op, status, specPath, reqType) {
               scope: 'balance',
             }),
           );
-        if (op === 'createToken' || op === 'revokeToken')
+        if (op === 'createToken' || op === 'revokeToken' || op === 'introspectToken')
           setBody({ grant_type: 'refresh_token', refresh_token: 'tcrt_x', token: 'tcat_x', ...client });
         return;
       }

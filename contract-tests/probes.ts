@@ -77,6 +77,14 @@ function probes(c: ProbeCreds): Partial<Record<OperationId, [string, string, Req
         body: JSON.stringify({ token: 'tcat_probe', client_id: c.clientId, client_secret: c.apiKey }),
       },
     ],
+    introspectToken: [
+      'POST',
+      '/api/oauth2/introspect',
+      {
+        headers: json,
+        body: JSON.stringify({ token: 'tcat_probe', client_id: c.clientId, client_secret: c.apiKey }),
+      },
+    ],
     getTokenInfo: ['GET', '/api/oauth2/token/info', { headers: { authorization: 'Bearer tcat_probe' } }],
     getAuthorizationServerMetadata: ['GET', '/.well-known/oauth-authorization-server', {}],
   };

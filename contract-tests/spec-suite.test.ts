@@ -598,6 +598,35 @@ const drivers: Drivers = {
       }),
     '429': () => until429({ ...oauthBody({}, { token: 'tcat_x', ...client() }), path: '/api/oauth2/revoke' }),
   },
+  introspectToken: {
+    '200': async () => {
+      const tokens = await oauthTokens('balance', true);
+      return send({
+        ...oauthBody({}, { token: tokens.access_token, ...client() }, true),
+        path: '/api/oauth2/introspect',
+      });
+    },
+    '400': () => send({ ...oauthBody({}, { ...client() }, true), path: '/api/oauth2/introspect' }),
+    '401': () =>
+      send({
+        ...oauthBody({}, { token: 'tcat_x', client_id: partner.clientId, client_secret: 'tcsk_wrong' }, true),
+        path: '/api/oauth2/introspect',
+      }),
+    '413': () =>
+      send({
+        ...oauthBody({}, { token: 'x'.repeat(17 * 1024), ...client() }, true),
+        path: '/api/oauth2/introspect',
+      }),
+    '415': () =>
+      send({
+        method: 'POST',
+        path: '/api/oauth2/introspect',
+        headers: { 'content-type': 'text/plain' },
+        body: 'token=x',
+      }),
+    '429': () =>
+      until429({ ...oauthBody({}, { token: 'tcat_x', ...client() }, true), path: '/api/oauth2/introspect' }),
+  },
   getTokenInfo: {
     '200': async () => {
       const tokens = await oauthTokens('deduct balance');
@@ -641,6 +670,7 @@ const OAUTH_OPS: OperationId[] = [
   'authorize',
   'createToken',
   'revokeToken',
+  'introspectToken',
   'getTokenInfo',
   'getAuthorizationServerMetadata',
 ];
