@@ -76,3 +76,35 @@ export async function findCodeForUpdate(tx: Sql, code: string): Promise<CodeRow 
 export async function consumeCode(tx: Sql, code: CodeRow, now: Date): Promise<void> {
   await tx.query('update oauth_codes set consumed_at = $2 where id = $1', [code.id, now]);
 }
+
+/**
+ * Deletes the codes nobody can use any more: past their 10 minutes, whether consumed or not. A code
+ * that tokens descend from stays until purgeExpiredTokens removed them, because a replay of it must
+ * still revoke those tokens (RFC 6749 §4.1.2) and oauth_tokens.code_id points at it.
+ */
+export async function purgeExpiredCodes(tx: Sql, now: Date): Promise<number> {
+  const gone = await tx.query(
+    `delete from oauth_codes c
+     where c.expires_at <= $1 and not exists (select 1 from oauth_tokens t where t.code_id = c.id)
+     returning 1`,
+    [now],
+  );
+  return gone.length;
+}
+
+/**
+ * Deletes token pairs whose access and refresh tokens have both expired, rotated or revoked alike:
+ * nothing can be done with them, and a replay of their refresh token can no longer mint anything.
+ * A live pair minted from one of them forgets its parent first (oauth_tokens.parent_id).
+ * (Belongs beside mintPair in tokens.ts; kept here with the code purge until that file is free.)
+ */
+export async function purgeExpiredTokens(tx: Sql, now: Date): Promise<number> {
+  const dead = 'refresh_expires_at <= $1 and access_expires_at <= $1';
+  await tx.query(
+    `update oauth_tokens set parent_id = null
+     where parent_id in (select id from oauth_tokens where ${dead}) and not (${dead})`,
+    [now],
+  );
+  const gone = await tx.query(`delete from oauth_tokens where ${dead} returning 1`, [now]);
+  return gone.length;
+}
