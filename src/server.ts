@@ -7,9 +7,11 @@ import { buildHandlers } from './http/handlers.js';
 import type { Services } from './http/services.js';
 import { PrivyVerifier } from './identity/privy.js';
 import { type Clock, systemClock } from './lib/clock.js';
+import { purgeExpiredCodes, purgeExpiredTokens } from './oauth2/codes.js';
 import { OAuthService } from './oauth2/service.js';
 import { PointsService } from './points/points.js';
 import { walletPages } from './web/router.js';
+import { purgeExpiredSessions } from './web/sessions.js';
 
 export type Running = {
   app: express.Express;
@@ -39,6 +41,20 @@ export async function buildServices(
   };
 }
 
+/** How often a running server deletes what has expired (a job runner will take this over). */
+export const PURGE_INTERVAL_MS = 10 * 60 * 1000;
+
+/** Deletes expired wallet sessions, token pairs and authorization codes as of the clock's now. */
+export async function purgeExpired(s: Pick<Services, 'db' | 'clock'>): Promise<void> {
+  const now = s.clock.now();
+  await purgeExpiredSessions(s.db, now);
+  // Tokens first: a code stays while tokens minted from it remain.
+  await s.db.transaction(async (tx) => {
+    await purgeExpiredTokens(tx, now);
+    await purgeExpiredCodes(tx, now);
+  });
+}
+
 export async function startServer(
   config: Config,
   opts: { clock?: Clock; db?: Database } = {},
@@ -53,12 +69,22 @@ export async function startServer(
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (!config.publicUrl) services.config.publicUrl = url;
+  let purging: Promise<void> | undefined;
+  const purgeTimer = setInterval(() => {
+    purging ??= purgeExpired(services)
+      .catch((err) => console.error('[purge] deleting expired sessions, codes and tokens failed:', err))
+      .finally(() => {
+        purging = undefined;
+      });
+  }, PURGE_INTERVAL_MS).unref();
   return {
     app,
     services,
     server,
     url,
     async close() {
+      clearInterval(purgeTimer);
+      await purging;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

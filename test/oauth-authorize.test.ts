@@ -194,12 +194,14 @@ describe('authorize endpoint: errors redirected to a trusted redirect URI', () =
 });
 
 describe('wallet sign-in and consent pages', () => {
-  it('sign-in page: clickjacking headers and an httpOnly SameSite=Lax session cookie', async () => {
+  it('sign-in page: clickjacking headers and an httpOnly SameSite=Lax CSRF cookie, no session cookie', async () => {
     const { query } = await setup();
     const res = await new ScriptedBrowser(t.url).get(authorizePath(query));
     expect(res.status).toBe(200);
     expectPageHeaders(res);
     const cookie = res.headers.getSetCookie().join('\n');
+    expect(cookie).toMatch(/^tian_csrf=/);
+    expect(cookie).not.toMatch(/tian_wallet=/);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
     expect(await res.text()).toContain('name="csrf_token"');

@@ -9,6 +9,7 @@ import {
   redirectTo,
 } from '../oauth2/authorize-request.js';
 import type { OAuthService } from '../oauth2/service.js';
+import { assertText, BadFormError } from './form.js';
 import { sendPage } from './html.js';
 import { consentPage, errorPage, loginPage } from './pages.js';
 import type { WalletSession, WalletSessions } from './sessions.js';
@@ -40,9 +41,11 @@ export async function checkOrRespond(
   redirectStatus: 302 | 303,
 ): Promise<AuthorizationRequest | undefined> {
   try {
+    // Nothing is trusted yet, so a NUL byte or broken Unicode (which SQL would fail on) gets the page.
+    assertText(params, 'link');
     return await deps.oauth.checkAuthorizationRequest(params);
   } catch (err) {
-    if (err instanceof AuthorizePageError) {
+    if (err instanceof AuthorizePageError || err instanceof BadFormError) {
       sendPage(res, 400, errorPage('This sign-in link is not valid', err.message));
       return undefined;
     }
@@ -69,12 +72,12 @@ export async function checkOrRespond(
 export async function showAuthorize(deps: WalletDeps, req: Request, res: Response): Promise<void> {
   const request = await checkOrRespond(deps, res, authorizeParamsFrom(req.query), 302);
   if (!request) return;
-  const session = await deps.sessions.currentOrAnonymous(req, res);
-  if (session.userId === null) {
+  const { session, csrfToken } = await deps.sessions.visit(req, res);
+  if (!session) {
     sendPage(
       res,
       200,
-      loginPage({ csrf: session.csrfToken, authorize: request.params, appName: request.partner.name }),
+      loginPage({ csrf: csrfToken, authorize: request.params, appName: request.partner.name }),
     );
     return;
   }

@@ -4,7 +4,8 @@ import type { Services } from '../http/services.js';
 import { redirectTo } from '../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../users/users.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
-import { CsrfError, checkCsrf } from './csrf.js';
+import { CsrfError } from './csrf.js';
+import { assertText, BadFormError, field, idField } from './form.js';
 import { sendPage } from './html.js';
 import { errorPage, loginPage, settingsPage } from './pages.js';
 import { WalletSessions } from './sessions.js';
@@ -16,11 +17,6 @@ const wrap =
     page(req, res).catch(next);
   };
 
-function field(body: unknown, name: string): string | undefined {
-  const v = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
-  return typeof v === 'string' ? v : undefined;
-}
-
 /**
  * The wallet's server-rendered pages: sign-in, consent, connected apps. Mounted before the OpenAPI
  * validator (they are not part of the partner API). Every POST carries a CSRF token and answers
@@ -31,16 +27,26 @@ export function walletPages(s: Services): express.Router {
   const deps: WalletDeps = { config: s.config, oauth: s.oauth, sessions };
   const router = express.Router();
 
-  const signInLimiter = rateLimit({
-    windowMs: 60_000,
-    limit: s.config.authRateLimitPerMinute,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
-    handler: (_req, res) => {
-      res.set('Retry-After', '60');
-      sendPage(res, 429, errorPage('Too many sign-in attempts', 'Wait a minute, then try again.'));
-    },
+  // Per client address (DESIGN.md: before a verified identity, and for every failed sign-in). Views
+  // of the sign-in page and sign-in attempts have a budget each; every attempt counts, failed or not.
+  // express-rate-limit sets Retry-After (seconds to the window's end) before the handler runs.
+  const signInLimiter = () =>
+    rateLimit({
+      windowMs: 60_000,
+      limit: s.config.authRateLimitPerMinute,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+      handler: (_req, res) =>
+        sendPage(res, 429, errorPage('Too many sign-in attempts', 'Wait a minute, then try again.')),
+    });
+  const signInViews = signInLimiter();
+  const signInAttempts = signInLimiter();
+
+  // Every posted field is text before anything reads it: a NUL byte would fail in SQL as a 500.
+  router.use('/wallet', (req, _res, next) => {
+    assertText(req.body, 'form');
+    next();
   });
 
   /** Who the submitted credentials belong to, or why not (shown on the sign-in page). */
@@ -65,23 +71,24 @@ export function walletPages(s: Services): express.Router {
 
   router.get(
     '/wallet/login',
+    signInViews,
     wrap(async (req, res) => {
-      const session = await sessions.currentOrAnonymous(req, res);
-      if (session.userId !== null) return res.redirect(303, '/wallet/settings');
-      sendPage(res, 200, loginPage({ csrf: session.csrfToken }));
+      const visitor = await sessions.visit(req, res);
+      if (visitor.session) return res.redirect(303, '/wallet/settings');
+      sendPage(res, 200, loginPage({ csrf: visitor.csrfToken }));
     }),
   );
 
   router.post(
     '/wallet/login',
-    signInLimiter,
+    signInAttempts,
     wrap(async (req, res) => {
-      const session = await sessions.current(req);
-      checkCsrf(session, field(req.body, 'csrf_token'));
+      const csrf = field(req.body, 'csrf_token');
+      const session = await sessions.checkSignInForm(req, csrf);
       const authorize = field(req.body, 'client_id') ? authorizeParamsFrom(req.body) : undefined;
       const user = await signInUser(req.body);
       if (typeof user === 'string') {
-        return sendPage(res, 401, loginPage({ csrf: session.csrfToken, authorize, error: user }));
+        return sendPage(res, 401, loginPage({ csrf: csrf ?? '', authorize, error: user }));
       }
       await sessions.signIn(res, session, user);
       // Back to the authorization request (re-validated there), which now shows the consent page.
@@ -95,16 +102,8 @@ export function walletPages(s: Services): express.Router {
   router.post(
     '/wallet/consent',
     wrap(async (req, res) => {
-      const session = await sessions.current(req);
-      checkCsrf(session, field(req.body, 'csrf_token'));
+      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
       const params = authorizeParamsFrom(req.body);
-      if (session.userId === null) {
-        return sendPage(
-          res,
-          401,
-          loginPage({ csrf: session.csrfToken, authorize: params, error: 'Sign in first.' }),
-        );
-      }
       // The hidden fields are client input: the request is checked again from scratch.
       const request = await checkOrRespond(deps, res, params, 303);
       if (!request) return;
@@ -128,8 +127,8 @@ export function walletPages(s: Services): express.Router {
   router.get(
     '/wallet/settings',
     wrap(async (req, res) => {
-      const session = await sessions.currentOrAnonymous(req, res);
-      if (session.userId === null) return sendPage(res, 200, loginPage({ csrf: session.csrfToken }));
+      const { session, csrfToken } = await sessions.visit(req, res);
+      if (!session) return sendPage(res, 200, loginPage({ csrf: csrfToken }));
       const apps = await s.oauth.connectedApps(session.userId);
       sendPage(res, 200, settingsPage({ csrf: session.csrfToken, userLabel: session.userLabel ?? '', apps }));
     }),
@@ -138,11 +137,9 @@ export function walletPages(s: Services): express.Router {
   router.post(
     '/wallet/settings/revoke',
     wrap(async (req, res) => {
-      const session = await sessions.current(req);
-      checkCsrf(session, field(req.body, 'csrf_token'));
-      const partnerId = Number(field(req.body, 'partner_id'));
-      if (session.userId === null) return res.redirect(303, '/wallet/login');
-      if (Number.isSafeInteger(partnerId)) await s.oauth.disconnectApp(session.userId, partnerId);
+      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
+      const partnerId = idField(req.body, 'partner_id', 'an app connected to your wallet');
+      await s.oauth.disconnectApp(session.userId, partnerId);
       res.redirect(303, '/wallet/settings');
     }),
   );
@@ -150,8 +147,7 @@ export function walletPages(s: Services): express.Router {
   router.post(
     '/wallet/logout',
     wrap(async (req, res) => {
-      const session = await sessions.current(req);
-      checkCsrf(session, field(req.body, 'csrf_token'));
+      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
       await sessions.end(res, session);
       res.redirect(303, '/wallet/login');
     }),
@@ -159,7 +155,9 @@ export function walletPages(s: Services): express.Router {
 
   router.use('/wallet', (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof CsrfError) return sendPage(res, 403, errorPage('Request refused', err.message));
-    console.error(`[error] ${req.method} ${req.path}:`, err);
+    if (err instanceof BadFormError) return sendPage(res, 400, errorPage('Request refused', err.message));
+    // Internals (SQL errors, stack traces) go to the server log only; the page stays generic.
+    console.error(`[error] ${req.method} ${req.baseUrl}${req.path}:`, err);
     sendPage(res, 500, errorPage('Something went wrong', 'Please try again in a moment.'));
   });
   return router;
