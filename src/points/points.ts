@@ -1,10 +1,11 @@
 import type { components } from '../../generated/types.js';
-import type { Database, Sql } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { badRequest, insufficientPoints, notFound, unprocessable } from '../http/errors.js';
 import type { Clock } from '../lib/clock.js';
-import { decodeCursor, encodeCursor, newId } from '../lib/ids.js';
+import { decodeCursor, encodeCursor } from '../lib/ids.js';
 import { enqueueEvent } from '../webhooks/outbox.js';
 import { idempotent } from './idempotency.js';
+import * as ledger from './ledger.js';
 
 type Schemas = components['schemas'];
 export type Actor = { partnerId: number; userId: number };
@@ -54,37 +55,29 @@ export class PointsService {
         { amount: input.amount, description: input.description },
         async () => {
           const now = this.clock.now();
-          const [row] = await tx.query<{ public_id: string; balance_after: number }>(
-            `with upd as (
-               update users set balance = balance - $2 where id = $1 and balance >= $2 returning id, balance
-             )
-             insert into ledger_entries (public_id, user_id, partner_id, type, amount, balance_after, description, created_at)
-             select $3, id, $4, 'deduct', -$2::integer, balance, $5, $6 from upd
-             returning public_id, balance_after`,
-            [
-              actor.userId,
-              input.amount,
-              newId('txn', now.getTime()),
-              actor.partnerId,
-              input.description ?? null,
-              now,
-            ],
-          );
-          if (!row) throw insufficientPoints(await this.currentBalance(tx, actor.userId), input.amount);
+          const posted = await ledger.debit(tx, {
+            userId: actor.userId,
+            partnerId: actor.partnerId,
+            amount: input.amount,
+            type: 'deduct',
+            description: input.description ?? null,
+            now,
+          });
+          if (!posted) throw insufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
           const webhookDelivered = await enqueueEvent(tx, actor.partnerId, 'points.deducted', {
             event: 'points.deducted',
             timestamp: now.toISOString(),
-            transactionId: row.public_id,
+            transactionId: posted.publicId,
             userId: actor.userId,
             amount: input.amount,
-            newBalance: row.balance_after,
+            newBalance: posted.balanceAfter,
             description: input.description ?? null,
           } satisfies Schemas['PointsDeductedEvent']);
           return {
             success: true,
             creditsDeducted: input.amount,
-            newBalance: row.balance_after,
-            transactionId: row.public_id,
+            newBalance: posted.balanceAfter,
+            transactionId: posted.publicId,
             webhookDelivered,
           } satisfies Schemas['DeductResponse'];
         },
@@ -108,16 +101,7 @@ export class PointsService {
         'refund',
         { transactionId, amount: input.amount, reason: input.reason },
         async () => {
-          const [deduction] = await tx.query<{
-            id: string;
-            type: string;
-            amount: number;
-            refunded_amount: number;
-          }>(
-            `select id, type, amount, refunded_amount from ledger_entries
-             where public_id = $1 and user_id = $2 and partner_id = $3 for update`,
-            [transactionId, actor.userId, actor.partnerId],
-          );
+          const deduction = await ledger.findDeductionForRefund(tx, { ...actor, transactionId });
           if (!deduction) throw transactionNotFound(transactionId);
           if (deduction.type !== 'deduct') {
             throw unprocessable(
@@ -125,7 +109,7 @@ export class PointsService {
               `Only deductions can be refunded; ${transactionId} is a ${deduction.type}.`,
             );
           }
-          const left = -deduction.amount - deduction.refunded_amount;
+          const left = -deduction.amount - deduction.refundedAmount;
           const amount = input.amount ?? left;
           if (left === 0) {
             throw unprocessable(
@@ -142,40 +126,27 @@ export class PointsService {
             );
           }
           const now = this.clock.now();
-          await tx.query('update ledger_entries set refunded_amount = refunded_amount + $2 where id = $1', [
-            deduction.id,
+          const posted = await ledger.refund(tx, {
+            ...actor,
+            deduction,
             amount,
-          ]);
-          const [row] = await tx.query<{ public_id: string; balance_after: number }>(
-            `with upd as (update users set balance = balance + $2 where id = $1 returning id, balance)
-             insert into ledger_entries (public_id, user_id, partner_id, type, amount, balance_after, description, refund_of, created_at)
-             select $3, id, $4, 'refund', $2, balance, $5, $6, $7 from upd
-             returning public_id, balance_after`,
-            [
-              actor.userId,
-              amount,
-              newId('txn', now.getTime()),
-              actor.partnerId,
-              input.reason ?? null,
-              deduction.id,
-              now,
-            ],
-          );
-          if (!row) throw new Error('refund: user row vanished');
+            reason: input.reason ?? null,
+            now,
+          });
           const webhookDelivered = await enqueueEvent(tx, actor.partnerId, 'points.refunded', {
             event: 'points.refunded',
             timestamp: now.toISOString(),
-            transactionId: row.public_id,
+            transactionId: posted.publicId,
             refundedTransactionId: transactionId,
             userId: actor.userId,
             amount,
-            newBalance: row.balance_after,
+            newBalance: posted.balanceAfter,
           } satisfies Schemas['PointsRefundedEvent']);
           return {
             success: true,
             creditsRefunded: amount,
-            newBalance: row.balance_after,
-            transactionId: row.public_id,
+            newBalance: posted.balanceAfter,
+            transactionId: posted.publicId,
             refundedTransactionId: transactionId,
             webhookDelivered,
           } satisfies Schemas['RefundResponse'];
@@ -213,11 +184,6 @@ export class PointsService {
     );
     if (!row) throw transactionNotFound(transactionId);
     return presentTransaction(row);
-  }
-
-  private async currentBalance(tx: Sql, userId: number): Promise<number> {
-    const [row] = await tx.query<{ balance: number }>('select balance from users where id = $1', [userId]);
-    return row?.balance ?? 0;
   }
 }
 

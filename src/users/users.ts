@@ -1,6 +1,6 @@
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import type { Sql } from '../db/database.js';
-import { newId } from '../lib/ids.js';
+import { credit } from '../points/ledger.js';
 
 export class UserInputError extends Error {}
 
@@ -42,17 +42,13 @@ export async function creditPoints(
   userId: number,
   points: number,
   description: string,
+  now: Date = new Date(),
 ): Promise<number> {
   if (!Number.isSafeInteger(points) || points < 1)
     throw new UserInputError('points must be a whole number >= 1.');
-  const rows = await sql.query<{ balance: number }>(
-    `with upd as (update users set balance = balance + $2 where id = $1 returning id, balance)
-     insert into ledger_entries (public_id, user_id, type, amount, balance_after, description)
-     select $3, id, 'credit', $2, balance, $4 from upd returning balance_after as balance`,
-    [userId, points, newId('txn'), description],
-  );
-  if (!rows[0]) throw new UserInputError(`No user ${userId}.`);
-  return rows[0].balance;
+  const posted = await credit(sql, { userId, amount: points, description, now });
+  if (!posted) throw new UserInputError(`No user ${userId}.`);
+  return posted.balanceAfter;
 }
 
 export async function findUserByPrivyId(sql: Sql, privyId: string): Promise<UserRow | undefined> {
