@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { Database } from './db/database.js';
 import { createApp } from './http/app.js';
 import { buildHandlers } from './http/handlers.js';
+import { RateLimits } from './http/rate-limits.js';
 import type { Services } from './http/services.js';
 import { PrivyVerifier } from './identity/privy.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -38,6 +39,11 @@ export async function buildServices(
     points: new PointsService(db, clock),
     oauth,
     bearer: oauth,
+    limits: new RateLimits({
+      perMinute: config.rateLimitPerMinute,
+      authFailuresPerMinute: config.authRateLimitPerMinute,
+      clock,
+    }),
   };
 }
 
