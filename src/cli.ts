@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
 import { Database } from './db/database.js';
+import { EmbeddedDatabaseInUse } from './db/embedded.js';
 import { createPartner, PartnerInputError, presentPartner, SCOPES, type Scope } from './partners/partners.js';
 import { createUser, creditPoints, UserInputError } from './users/users.js';
 
@@ -14,7 +15,8 @@ const USAGE = `Usage: npm run cli -- <command> [options]   (prints JSON; exit 1 
   user:create    --privy-id DID [--points N]
   points:credit  --user-id ID --points N [--description D]
 
-Uses DATABASE_URL, or the embedded database in DATA_DIR (default .data/pglite) when unset.`;
+Uses DATABASE_URL, or the embedded database in DATA_DIR (default .data/pglite) when unset: through
+the running server when one owns DATA_DIR, else by opening it directly.`;
 
 async function main(argv: string[]): Promise<unknown> {
   const [command, ...rest] = argv;
@@ -37,7 +39,9 @@ async function main(argv: string[]): Promise<unknown> {
   });
   if (!command || command === 'help' || command === '--help') return { usage: USAGE };
   const config = loadConfig();
-  const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir });
+  // With the embedded database, a running server owns DATA_DIR: go through it (its socket), so the
+  // change is the server's own data at once. With no server running, open the directory ourselves.
+  const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir, embeddedRole: 'cli' });
   try {
     const migrated = await db.migrate();
     switch (command) {
@@ -100,7 +104,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const known =
-      err instanceof CliError || err instanceof PartnerInputError || err instanceof UserInputError;
+      err instanceof CliError ||
+      err instanceof PartnerInputError ||
+      err instanceof UserInputError ||
+      err instanceof EmbeddedDatabaseInUse;
     const message = known || (err as { code?: string }).code ? (err as Error).message : String(err);
     console.log(JSON.stringify({ error: message.split('\n')[0] }));
     if (!known) console.error(err);

@@ -1,8 +1,17 @@
 import { loadConfig } from './config.js';
-import { startServer } from './server.js';
+import { EmbeddedDatabaseInUse } from './db/embedded.js';
+import { type Running, startServer } from './server.js';
 
 const config = loadConfig();
-const running = await startServer(config);
+let running: Running;
+try {
+  running = await startServer(config);
+} catch (err) {
+  // Another process owns the embedded database: one clear line, not a stack trace.
+  if (!(err instanceof EmbeddedDatabaseInUse)) throw err;
+  console.error(`TIAN Points cannot start: ${err.message}`);
+  process.exit(1);
+}
 const where =
   running.services.db.kind === 'embedded'
     ? `embedded PostgreSQL (PGlite) in ${config.dataDir}`

@@ -1,7 +1,7 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { CompiledQuery } from 'kysely';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.js';
+import { type EmbeddedPostgres, type EmbeddedRole, startEmbeddedPostgres } from './embedded.js';
 import { entities } from './entities.js';
 import { migrationsList } from './migrations/index.js';
 
@@ -18,6 +18,11 @@ export type DatabaseOptions = {
   dataDir: string;
   poolMax?: number;
   debug?: boolean;
+  /**
+   * Embedded only. `server` (default) owns the data directory and fails if another live process does;
+   * `cli` goes through a running server's socket when there is one, else owns the directory itself.
+   */
+  embeddedRole?: EmbeddedRole;
 };
 
 export class Database implements Sql {
@@ -28,12 +33,15 @@ export class Database implements Sql {
   ) {}
 
   static async open(opts: DatabaseOptions): Promise<Database> {
-    const embedded = opts.url ? undefined : await startEmbeddedPostgres(opts.dataDir);
-    const clientUrl = opts.url ?? embedded?.url;
+    const embedded = opts.url ? undefined : await startEmbeddedPostgres(opts.dataDir, opts.embeddedRole);
     try {
       const orm = await MikroORM.init({
         entities,
-        clientUrl,
+        // The embedded database is a Unix socket: `pg` reads a `host` starting with '/' as the socket's
+        // directory. (MikroORM takes host/port from a clientUrl's authority, so no ?host= URL here.)
+        ...(embedded
+          ? { host: embedded.socketDir, port: embedded.port, user: 'postgres', dbName: 'postgres' }
+          : { clientUrl: opts.url }),
         // PGlite is a single session; a second pooled connection would only queue behind the first.
         pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 20) },
         extensions: [Migrator],
