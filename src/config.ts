@@ -22,6 +22,12 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   LOG_REQUESTS: z.enum(['true', 'false']).default('false'),
+  /** Background jobs run at once per process (webhook deliveries, renewals, notices). */
+  JOB_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  /** How often an idle worker looks for due jobs (ms); notifications wake it sooner. */
+  JOB_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
+  /** On SIGTERM: how long in-flight requests and running jobs may take before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /**
    * Signs the wallet's anonymous CSRF cookies; set the same value (32+ characters) on every instance
    * behind one address. Unset: a random key per process, so a restart expires open sign-in forms.
@@ -43,6 +49,9 @@ export type Config = {
   logRequests: boolean;
   production: boolean;
   sessionSecret: string | undefined;
+  jobConcurrency: number;
+  jobPollIntervalMs: number;
+  shutdownTimeoutMs: number;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -74,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logRequests: e.LOG_REQUESTS === 'true',
     production,
     sessionSecret: e.SESSION_SECRET,
+    jobConcurrency: e.JOB_CONCURRENCY,
+    jobPollIntervalMs: e.JOB_POLL_INTERVAL_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }
 

@@ -1,71 +1,31 @@
 import type { Server } from 'node:http';
 import type express from 'express';
 import type { Config } from './config.js';
-import { Database } from './db/database.js';
+import { buildContainer, type ContainerOptions, closeContainer, type Services } from './container.js';
 import { createApp } from './http/app.js';
 import { buildHandlers } from './http/handlers.js';
-import { RateLimits } from './http/rate-limits.js';
-import type { Services } from './http/services.js';
-import { PrivyVerifier } from './identity/privy.js';
-import { type Clock, systemClock } from './lib/clock.js';
-import { purgeExpiredCodes, purgeExpiredTokens } from './oauth2/codes.js';
-import { OAuthService } from './oauth2/service.js';
-import { PointsService } from './points/points.js';
+import { JobRunner } from './jobs/runner.js';
+import { buildTasks, CRONTAB } from './jobs/tasks.js';
 import { walletPages } from './web/router.js';
-import { purgeExpiredSessions } from './web/sessions.js';
 
 export type Running = {
   app: express.Express;
   services: Services;
   server: Server;
   url: string;
+  /** The in-process job runner, unless started with `worker: false`. */
+  runner: JobRunner | undefined;
+  /** One shutdown for both: stop accepting, finish requests and running jobs within the deadline. */
   close(): Promise<void>;
 };
 
-/** Composition root: config -> database (migrated) -> services -> app. */
-export async function buildServices(
-  config: Config,
-  opts: { clock?: Clock; db?: Database } = {},
-): Promise<Services> {
-  const clock = opts.clock ?? systemClock;
-  const db = opts.db ?? (await Database.open({ url: config.databaseUrl, dataDir: config.dataDir }));
-  await db.migrate();
-  const oauth = new OAuthService(db, clock);
-  return {
-    config,
-    db,
-    clock,
-    privy: new PrivyVerifier(config.privy, clock),
-    points: new PointsService(db, clock),
-    oauth,
-    bearer: oauth,
-    limits: new RateLimits({
-      perMinute: config.rateLimitPerMinute,
-      authFailuresPerMinute: config.authRateLimitPerMinute,
-      clock,
-    }),
-  };
-}
+export type ServerOptions = ContainerOptions & {
+  /** Run the job runner in this process too (default). Tests drive jobs themselves instead. */
+  worker?: boolean;
+};
 
-/** How often a running server deletes what has expired (a job runner will take this over). */
-export const PURGE_INTERVAL_MS = 10 * 60 * 1000;
-
-/** Deletes expired wallet sessions, token pairs and authorization codes as of the clock's now. */
-export async function purgeExpired(s: Pick<Services, 'db' | 'clock'>): Promise<void> {
-  const now = s.clock.now();
-  await purgeExpiredSessions(s.db, now);
-  // Tokens first: a code stays while tokens minted from it remain.
-  await s.db.transaction(async (tx) => {
-    await purgeExpiredTokens(tx, now);
-    await purgeExpiredCodes(tx, now);
-  });
-}
-
-export async function startServer(
-  config: Config,
-  opts: { clock?: Clock; db?: Database } = {},
-): Promise<Running> {
-  const services = await buildServices(config, opts);
+export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Running> {
+  const services = await buildContainer(config, opts);
   const app = createApp({ services, handlers: buildHandlers(services), pages: [walletPages(services)] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
@@ -75,27 +35,32 @@ export async function startServer(
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (!config.publicUrl) services.config.publicUrl = url;
-  let purging: Promise<void> | undefined;
-  const purgeTimer = setInterval(() => {
-    purging ??= purgeExpired(services)
-      .catch((err) => console.error('[purge] deleting expired sessions, codes and tokens failed:', err))
-      .finally(() => {
-        purging = undefined;
-      });
-  }, PURGE_INTERVAL_MS).unref();
+  const runner = opts.worker === false ? undefined : await startRunner(services);
   return {
     app,
     services,
     server,
     url,
+    runner,
     async close() {
-      clearInterval(purgeTimer);
-      await purging;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      if (!opts.db) await services.db.close();
+      const deadline = config.shutdownTimeoutMs;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const late = setTimeout(() => server.closeAllConnections(), deadline).unref();
+      await Promise.all([closed, runner?.stop(deadline)]);
+      clearTimeout(late);
+      await closeContainer(services, opts);
     },
   };
+}
+
+/** The job runner over the container's services (used by `npm start` and `npm run worker`). */
+export function startRunner(services: Services): Promise<JobRunner> {
+  return JobRunner.start({
+    pgPool: services.jobsPool,
+    tasks: buildTasks(services),
+    concurrency: services.config.jobConcurrency,
+    pollInterval: services.config.jobPollIntervalMs,
+    crontab: CRONTAB,
+  });
 }

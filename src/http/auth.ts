@@ -4,7 +4,7 @@ import { findPartnerByApiKey } from '../partners/partners.js';
 import { findUserByPrivyId } from '../users/users.js';
 import { forbidden, notFound, Problem, unauthorized } from './errors.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
-import type { Services } from './services.js';
+import type { Services } from '../container.js';
 import type { SpecOperation } from './spec.js';
 
 export type Principal =

@@ -3,7 +3,7 @@ import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
 import { notImplemented } from './errors.js';
 import type { Handler, Handlers, OperationId } from './operations.js';
-import type { Services } from './services.js';
+import type { Services } from '../container.js';
 
 /** Operations specified for later work: they answer 501 problem+json until implemented. */
 const pending =

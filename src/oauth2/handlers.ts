@@ -3,7 +3,7 @@ import { bearerToken, isAuthFailure } from '../http/auth.js';
 import { invalidClient, OAuthError, unauthorized } from '../http/errors.js';
 import type { Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
-import type { Services } from '../http/services.js';
+import type { Services } from '../container.js';
 import { showAuthorize } from '../web/authorize-flow.js';
 import { WalletSessions } from '../web/sessions.js';
 import { type BodyCredentials, readClientCredentials } from './client-auth.js';

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import type { Services } from '../http/services.js';
+import type { Services } from '../container.js';
 import { redirectTo } from '../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../users/users.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';

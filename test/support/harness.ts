@@ -3,6 +3,8 @@ import { type Client, createClient } from '../../generated/sdk/client/index.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Database } from '../../src/db/database.js';
 import { PartnerSchema } from '../../src/db/entities.js';
+import { drainJobs } from '../../src/jobs/runner.js';
+import { buildTasks } from '../../src/jobs/tasks.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { mintPair } from '../../src/oauth2/tokens.js';
 import { createPartner, type NewPartner } from '../../src/partners/partners.js';
@@ -31,6 +33,8 @@ export type TestServer = Running & {
     userId: number,
     scope: string,
   ): Promise<{ accessToken: string; refreshToken: string }>;
+  /** Runs every background job that is due now, until none is left. */
+  drainJobs(): Promise<void>;
   /** A generated-SDK client acting for this partner in the legacy flow for this user. */
   legacyClient(apiKey: string, privyId: string): Promise<Client>;
   client(headers?: Record<string, string>): Client;
@@ -55,7 +59,8 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
   });
   const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir, poolMax: 30 });
   const clock = new ManualClock(new Date());
-  const running = await startServer(config, { clock, db });
+  // Jobs run when a test drains them (no background worker), so every test controls when work happens.
+  const running = await startServer(config, { clock, db, worker: false });
 
   const privyToken: TestServer['privyToken'] = async (privyId, opts = {}) => {
     const now = Math.floor(clock.now().getTime() / 1000);
@@ -111,6 +116,7 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       );
       return { accessToken: minted.access_token, refreshToken: minted.refresh_token };
     },
+    drainJobs: () => drainJobs(running.services.jobsPool, buildTasks(running.services)),
     async legacyClient(apiKey, privyId) {
       return client({
         'X-API-Key': apiKey,

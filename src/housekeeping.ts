@@ -1,0 +1,14 @@
+import type { Services } from './container.js';
+import { purgeExpiredCodes, purgeExpiredTokens } from './oauth2/codes.js';
+import { purgeExpiredSessions } from './web/sessions.js';
+
+/** Deletes expired wallet sessions, token pairs and authorization codes as of the clock's now. */
+export async function purgeExpired(s: Pick<Services, 'db' | 'clock'>): Promise<void> {
+  const now = s.clock.now();
+  await purgeExpiredSessions(s.db, now);
+  // Tokens first: a code stays while tokens minted from it remain.
+  await s.db.transaction(async (tx) => {
+    await purgeExpiredTokens(tx, now);
+    await purgeExpiredCodes(tx, now);
+  });
+}

@@ -1,0 +1,30 @@
+import { loadConfig } from './config.js';
+import { buildContainer, closeContainer } from './container.js';
+import { drainJobs } from './jobs/runner.js';
+import { buildTasks } from './jobs/tasks.js';
+import { startRunner } from './server.js';
+
+/**
+ * `npm run worker`: the job runner alone (no HTTP), for running workers apart from API replicas.
+ * `npm run worker -- --once` runs every job that is due now and exits.
+ */
+const config = loadConfig();
+const services = await buildContainer(config);
+if (process.argv.includes('--once')) {
+  await drainJobs(services.jobsPool, buildTasks(services));
+  await closeContainer(services);
+} else {
+  const runner = await startRunner(services);
+  console.log(`TIAN Points worker running (concurrency ${config.jobConcurrency})`);
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, async () => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      console.log(`${signal}: finishing running jobs (up to ${config.shutdownTimeoutMs} ms)`);
+      await runner.stop(config.shutdownTimeoutMs);
+      await closeContainer(services);
+      process.exit(0);
+    });
+  }
+}
