@@ -1,6 +1,7 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { CompiledQuery } from 'kysely';
+import type pg from 'pg';
 import { type EmbeddedPostgres, type EmbeddedRole, startEmbeddedPostgres } from './embedded.js';
 import { entities } from './entities.js';
 import { migrationsList } from './migrations/index.js';
@@ -65,6 +66,24 @@ export class Database implements Sql {
 
   get em(): EntityManager {
     return this.orm.em.fork();
+  }
+
+  /**
+   * How a second pool (the job runner's) reaches this same database: the server's URL, or the
+   * embedded database's Unix socket. On the embedded database every connection shares its one
+   * session, so the job runner must never be waited on from inside one of our transactions.
+   */
+  poolConfig(max: number): pg.PoolConfig {
+    const c = this.orm.config;
+    const url = c.get('clientUrl');
+    if (this.kind === 'postgres' && url) return { connectionString: url, max };
+    return {
+      host: c.get('host'),
+      port: c.get('port'),
+      user: c.get('user'),
+      database: c.get('dbName'),
+      max,
+    };
   }
 
   /** Applies every committed migration not yet applied; returns their names. */

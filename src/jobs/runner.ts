@@ -46,7 +46,9 @@ export type RunnerOptions = {
 };
 
 const taskList = (tasks: Tasks): TaskList =>
-  Object.fromEntries(Object.entries(tasks).map(([name, fn]): [string, Task] => [name, (payload) => fn(payload)]));
+  Object.fromEntries(
+    Object.entries(tasks).map(([name, fn]): [string, Task] => [name, (payload) => fn(payload)]),
+  );
 
 /** graphile-worker logs every job at info level; keep its warnings and errors only. */
 const logger = new Logger(() => (level, message) => {
