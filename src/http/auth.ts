@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { type Partner, PartnerSchema } from '../db/entities.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { findUserByPrivyId } from '../users/users.js';
-import { forbidden, notFound, Problem, unauthorized } from './errors.js';
+import { forbidden, notFound, Problem, unauthorized } from '../errors/index.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
 import type { Services } from '../container.js';
 import type { SpecOperation } from './spec.js';

@@ -1,7 +1,7 @@
 import { oauthHandlers } from '../oauth2/handlers.js';
 import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
-import { notImplemented } from './errors.js';
+import { notImplemented } from '../errors/index.js';
 import type { Handler, Handlers, OperationId } from './operations.js';
 import type { Services } from '../container.js';
 

@@ -1,5 +1,5 @@
 import { type CryptoKey, importSPKI, errors as joseErrors, jwtVerify } from 'jose';
-import { unauthorized } from '../http/errors.js';
+import { unauthorized } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 
 export type PrivyConfig = { appId: string; issuer: string; verificationKey: string | undefined };

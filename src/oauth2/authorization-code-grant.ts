@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidGrant, invalidRequest, type OAuthError } from '../http/errors.js';
+import { invalidGrant, invalidRequest, type OAuthError } from '../errors/index.js';
 import { consumeCode, findCodeForUpdate } from './codes.js';
 import { checkCodeVerifier } from './pkce.js';
 import { mintPair, revokePairs, type TokenResponse } from './tokens.js';

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidClient, invalidRequest } from '../http/errors.js';
+import { invalidClient, invalidRequest } from '../errors/index.js';
 import { hashSecret, safeEqual } from '../lib/crypto.js';
 import { findPartnerByClientId } from '../partners/partners.js';
 

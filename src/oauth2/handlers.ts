@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { bearerToken, isAuthFailure } from '../http/auth.js';
-import { invalidClient, OAuthError, unauthorized } from '../http/errors.js';
+import { invalidClient, OAuthError, unauthorized } from '../errors/index.js';
 import type { Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
 import type { Services } from '../container.js';

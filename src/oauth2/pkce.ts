@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { invalidGrant } from '../http/errors.js';
+import { invalidGrant } from '../errors/index.js';
 import { safeEqual } from '../lib/crypto.js';
 
 /** RFC 7636 §4.1: 43 to 128 unreserved characters. */

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidGrant, invalidRequest, invalidScope, type OAuthError } from '../http/errors.js';
+import { invalidGrant, invalidRequest, invalidScope, type OAuthError } from '../errors/index.js';
 import { formatScope, isSubset, parseScope } from './scopes.js';
 import {
   findPair,

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidGrant } from '../http/errors.js';
+import { invalidGrant } from '../errors/index.js';
 import { hashSecret, newSecret } from '../lib/crypto.js';
 import { enqueueEvent } from '../webhooks/outbox.js';
 

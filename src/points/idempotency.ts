@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from '../db/database.js';
-import { conflict, unprocessable } from '../http/errors.js';
+import { conflict, unprocessable } from '../errors/index.js';
 
 export type Scope = { partnerId: number; userId: number; key: string | undefined };
 export type Stored<T> = { body: T; replayed: boolean };

@@ -1,6 +1,6 @@
 import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
-import { badRequest, insufficientPoints, notFound, unprocessable } from '../http/errors.js';
+import { badRequest, insufficientPoints, notFound, unprocessable } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor } from '../lib/ids.js';
 import { enqueueEvent } from '../webhooks/outbox.js';
