@@ -590,6 +590,41 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
+        /**
+         * @description Stable machine-readable error code of a problem; branch on this, not on `title` or `detail`.
+         *     Each is explained at `https://docs.asktian.com/errors/<code>` (the problem's `type`).
+         *       - `validation_failed` (400): A parameter or body field breaks the schema (including NUL characters and unpaired UTF-16 surrogates); `param` and `errors` say which.
+         *       - `invalid_json` (400): The body is not valid JSON.
+         *       - `invalid_cursor` (400): The `cursor` is not one this API returned.
+         *       - `idempotency_key_mismatch` (400): The `Idempotency-Key` header and the `idempotencyKey` field differ.
+         *       - `bad_request` (400): The request is malformed in a way no more specific code covers.
+         *       - `missing_api_key` (401): No `X-API-Key` header.
+         *       - `invalid_api_key` (401): The API key is not a live client secret.
+         *       - `missing_session_token` (401): Neither an access token nor the user's Privy id and session token was sent.
+         *       - `invalid_session_token` (401): The Privy session token is expired, malformed, for another app or another user.
+         *       - `privy_not_configured` (401): This server has no Privy verification key, so legacy-flow calls cannot be verified.
+         *       - `missing_token` (401): No bearer access token.
+         *       - `invalid_token` (401): The access token is unknown, expired or revoked.
+         *       - `credentials_mismatch` (401): An API key and an access token of different partners were sent together.
+         *       - `insufficient_points` (402): The user's balance does not cover the amount; `balance` says what it is.
+         *       - `insufficient_scope` (403): The token (or, in the legacy flow, the partner) lacks the scope the operation needs.
+         *       - `not_found` (404): No such route.
+         *       - `user_not_found` (404): No askTIAN wallet for this user.
+         *       - `transaction_not_found` (404): No such transaction for this user and partner.
+         *       - `method_not_allowed` (405): The route exists but not with this method.
+         *       - `idempotency_key_in_flight` (409): A request with this idempotency key is still running; retry shortly.
+         *       - `payload_too_large` (413): The body is over 16 KiB.
+         *       - `unsupported_media_type` (415): The body is not sent as one of the documented content types.
+         *       - `idempotency_key_reused` (422): The idempotency key was used before with different parameters.
+         *       - `not_refundable` (422): Only deductions can be refunded.
+         *       - `refund_exceeds_deduction` (422): The refund is more than what is left of the deduction.
+         *       - `rate_limited` (429): Too many requests; wait `Retry-After` seconds.
+         *       - `internal_error` (500): Something failed on our side; nothing was changed that you were told about.
+         *       - `not_implemented` (501): The operation is specified but not available on this server yet.
+         * @example insufficient_points
+         * @enum {string}
+         */
+        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "rate_limited" | "internal_error" | "not_implemented";
         /** @description An RFC 9457 problem details object with a stable machine-readable `code`. */
         Problem: {
             /**
@@ -607,11 +642,7 @@ export interface components {
              * @example 402
              */
             status: number;
-            /**
-             * @description Stable machine-readable error code; branch on this, not on `title` or `detail`.
-             * @example insufficient_points
-             */
-            code: string;
+            code: components["schemas"]["ErrorCode"];
             /**
              * @description What went wrong with this request, for humans.
              * @example The user has 5 points; 10 are needed.

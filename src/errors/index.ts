@@ -1,3 +1,8 @@
+import type { components } from '../../generated/types.js';
+
+/** The error codes openapi.yaml documents (components.schemas.ErrorCode): a new code starts there. */
+export type ErrorCode = components['schemas']['ErrorCode'];
+
 /**
  * Wire errors. Handlers and services throw these; one error handler renders them:
  * application/problem+json (RFC 9457) on the API, the RFC 6749 §5.2 body on OAuth endpoints.
@@ -5,7 +10,7 @@
 export class Problem extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly title: string,
     detail: string,
     readonly extra: { param?: string; balance?: number; errors?: { path: string; message: string }[] } = {},
@@ -26,14 +31,14 @@ export class Problem extends Error {
   }
 }
 
-export const badRequest = (code: string, detail: string, param?: string) =>
+export const badRequest = (code: ErrorCode, detail: string, param?: string) =>
   new Problem(400, code, 'Invalid request', detail, param ? { param } : {});
-export const unauthorized = (code: string, detail: string) =>
+export const unauthorized = (code: ErrorCode, detail: string) =>
   new Problem(401, code, 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="askTIAN"' });
-export const forbidden = (code: string, detail: string) => new Problem(403, code, 'Forbidden', detail);
-export const notFound = (code: string, detail: string) => new Problem(404, code, 'Not found', detail);
-export const conflict = (code: string, detail: string) => new Problem(409, code, 'Conflict', detail);
-export const unprocessable = (code: string, detail: string, param?: string) =>
+export const forbidden = (code: ErrorCode, detail: string) => new Problem(403, code, 'Forbidden', detail);
+export const notFound = (code: ErrorCode, detail: string) => new Problem(404, code, 'Not found', detail);
+export const conflict = (code: ErrorCode, detail: string) => new Problem(409, code, 'Conflict', detail);
+export const unprocessable = (code: ErrorCode, detail: string, param?: string) =>
   new Problem(422, code, 'Unprocessable request', detail, param ? { param } : {});
 export const insufficientPoints = (balance: number, needed: number) =>
   new Problem(

@@ -4,7 +4,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { Database } from '../../src/db/database.js';
 import { PartnerSchema } from '../../src/db/entities.js';
 import { drainJobs } from '../../src/jobs/runner.js';
-import { buildTasks } from '../../src/jobs/tasks.js';
+import { buildTasks, scanDue } from '../../src/jobs/tasks.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { mintPair } from '../../src/oauth2/tokens.js';
 import { createPartner, type NewPartner } from '../../src/partners/partners.js';
@@ -35,6 +35,8 @@ export type TestServer = Running & {
   ): Promise<{ accessToken: string; refreshToken: string }>;
   /** Runs every background job that is due now, until none is left. */
   drainJobs(): Promise<void>;
+  /** What the every-minute tick does at the clock's now (queue what fell due), then drainJobs. */
+  runDue(): Promise<void>;
   /** A generated-SDK client acting for this partner in the legacy flow for this user. */
   legacyClient(apiKey: string, privyId: string): Promise<Client>;
   client(headers?: Record<string, string>): Client;
@@ -117,6 +119,10 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       return { accessToken: minted.access_token, refreshToken: minted.refresh_token };
     },
     drainJobs: () => drainJobs(running.services.jobsPool, buildTasks(running.services)),
+    async runDue() {
+      await scanDue(running.services);
+      await drainJobs(running.services.jobsPool, buildTasks(running.services));
+    },
     async legacyClient(apiKey, privyId) {
       return client({
         'X-API-Key': apiKey,
