@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { purgeExpiredCodes, purgeExpiredTokens } from '../src/oauth2/codes.js';
 import { purgeExpired } from '../src/housekeeping.js';
+import { purgeExpiredCodes, purgeExpiredTokens } from '../src/oauth2/codes.js';
 import { purgeExpiredSessions } from '../src/web/sessions.js';
 import { authorizeAsUser, formFields, ScriptedBrowser } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';

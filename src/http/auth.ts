@@ -1,10 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { Services } from '../container.js';
 import { type Partner, PartnerSchema } from '../db/entities.js';
+import { forbidden, notFound, Problem, unauthorized } from '../errors/index.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { findUserByPrivyId } from '../users/users.js';
-import { forbidden, notFound, Problem, unauthorized } from '../errors/index.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
-import type { Services } from '../container.js';
 import type { SpecOperation } from './spec.js';
 
 export type Principal =

@@ -1,9 +1,9 @@
+import type { Services } from '../container.js';
+import { notImplemented } from '../errors/index.js';
 import { oauthHandlers } from '../oauth2/handlers.js';
 import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
-import { notImplemented } from '../errors/index.js';
 import type { Handler, Handlers, OperationId } from './operations.js';
-import type { Services } from '../container.js';
 
 /** Operations specified for later work: they answer 501 problem+json until implemented. */
 const pending =

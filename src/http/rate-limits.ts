@@ -1,6 +1,6 @@
 import { ipKeyGenerator } from 'express-rate-limit';
-import type { Clock } from '../lib/clock.js';
 import { rateLimited } from '../errors/index.js';
+import type { Clock } from '../lib/clock.js';
 
 /**
  * A fixed-window counter per key on the injected clock (so tests move time instead of sleeping).

@@ -1,9 +1,9 @@
 import type { Request } from 'express';
-import { bearerToken, isAuthFailure } from '../http/auth.js';
+import type { Services } from '../container.js';
 import { invalidClient, OAuthError, unauthorized } from '../errors/index.js';
+import { bearerToken, isAuthFailure } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
-import type { Services } from '../container.js';
 import { showAuthorize } from '../web/authorize-flow.js';
 import { WalletSessions } from '../web/sessions.js';
 import { type BodyCredentials, readClientCredentials } from './client-auth.js';

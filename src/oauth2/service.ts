@@ -1,8 +1,8 @@
 import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import type { BearerVerifier } from '../http/auth.js';
 import { OAuthError } from '../errors/index.js';
+import type { BearerVerifier } from '../http/auth.js';
 import type { Clock } from '../lib/clock.js';
 import { authorizationCodeGrant } from './authorization-code-grant.js';
 import {

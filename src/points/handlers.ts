@@ -1,6 +1,6 @@
 import type { Request } from 'express';
-import type { Principal } from '../http/auth.js';
 import { badRequest } from '../errors/index.js';
+import type { Principal } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
 import type { Actor, PointsService } from './points.js';
 
