@@ -2,6 +2,7 @@ import express, { type ErrorRequestHandler, type NextFunction, type Request, typ
 import * as OpenApiValidator from 'express-openapi-validator';
 import { authenticate } from './auth.js';
 import { OAuthError, Problem } from './errors.js';
+import { inputGuard } from './input-guard.js';
 import type { Handlers, OperationId, Reply } from './operations.js';
 import type { Services } from './services.js';
 import { listOperations, loadSpec } from './spec.js';
@@ -31,6 +32,8 @@ export function createApp({ services, handlers, pages = [] }: AppOptions): expre
   const spec = loadSpec();
   const operations = listOperations(spec);
 
+  // Strings PostgreSQL cannot hold (NUL, lone surrogates) and non-finite numbers: a 400, before anything reads them.
+  for (const op of operations) app[op.method](op.expressPath, inputGuard(op));
   // Authentication runs before validation, so a caller without credentials learns nothing about inputs.
   for (const op of operations) app[op.method](op.expressPath, authenticate(op, services));
 
@@ -165,13 +168,15 @@ function toProblem(err: HttpError, req: Request, production: boolean): Problem {
   }
   if (status >= 400 && status < 500)
     return new Problem(status, 'bad_request', 'Invalid request', err.message);
-  // A 5xx: never leak internals in production; response-validation failures name the field in dev/test.
+  // A 5xx: the cause is logged here only. Its text (a database error, an exception) never reaches the
+  // client in any mode; in dev/test a response-validation failure still names the field at fault.
   console.error(`[error] ${req.method} ${req.path}:`, err);
+  const responseInvalid = err instanceof OpenApiValidator.error.InternalServerError;
   return new Problem(
     500,
     'internal_error',
     'Internal server error',
-    production ? 'Something went wrong on our side.' : err.message,
+    responseInvalid && !production ? err.message : 'Something went wrong on our side.',
   );
 }
 

@@ -24,7 +24,11 @@ export function encodeCursor(id: string | number | bigint): string {
   return Buffer.from(String(id), 'utf8').toString('base64url');
 }
 
+const MAX_BIGINT = 9_223_372_036_854_775_807n; // PostgreSQL bigint, 2^63 - 1
+
+/** The id a cursor names; undefined for anything encodeCursor could not have made (or past bigint). */
 export function decodeCursor(cursor: string): string | undefined {
   const s = Buffer.from(cursor, 'base64url').toString('utf8');
-  return /^\d{1,19}$/.test(s) ? s : undefined;
+  if (!/^\d{1,19}$/.test(s) || BigInt(s) > MAX_BIGINT) return undefined;
+  return s;
 }
