@@ -477,7 +477,10 @@ export interface webhooks {
         };
         get?: never;
         put?: never;
-        /** An access token expires in 7 days */
+        /**
+         * An access or refresh token expires in 7 days
+         * @description Sent once per token and threshold, 7 days (`daysBefore`) before a live token expires: the access token (30 days after it was issued), or the refresh token (90 days after it was issued, when it was never used). Tokens that were rotated or revoked get none (a refresh issues a new pair with new expiry times). For `expiringToken: access`, refresh the pair before `expiresAt`; for `expiringToken: refresh`, refresh before `expiresAt` or the user must authorise your app again. The user is told too, on their wallet settings page (and by email when they have one).
+         */
         post: operations["onTokenExpiring"];
         delete?: never;
         options?: never;
@@ -1594,7 +1597,19 @@ export interface components {
              */
             revokedBy: "user" | "partner";
         };
-        /** @description `token.expiring`: an access token expires in 7 days. */
+        /**
+         * @description `token.expiring`: one of a live pair's tokens expires in `daysBefore` days. Sent once per token (`tokenId`) and `expiringToken`.
+         * @example {
+         *       "event": "token.expiring",
+         *       "timestamp": "2026-05-03T08:00:00.000Z",
+         *       "tokenId": 42,
+         *       "userId": 1001,
+         *       "scope": "deduct",
+         *       "expiresAt": "2026-05-10T08:00:00.000Z",
+         *       "expiringToken": "access",
+         *       "daysBefore": 7
+         *     }
+         */
         TokenExpiringEvent: {
             /**
              * @description The event type.
@@ -1609,7 +1624,7 @@ export interface components {
              */
             timestamp: string;
             /**
-             * @description Internal ID of the access token.
+             * @description Internal ID of the token pair (the access token and the refresh token issued with it); the same `tokenId` as in `token.revoked`.
              * @example 42
              */
             tokenId: number;
@@ -1619,16 +1634,27 @@ export interface components {
              */
             userId: number;
             /**
-             * @description Granted scope.
+             * @description Scope the token grants (e.g. `deduct`).
              * @example deduct
              */
             scope: string;
             /**
              * Format: date-time
-             * @description When the access token expires.
+             * @description When the expiring token (named by `expiringToken`) expires.
              * @example 2026-05-10T08:00:00.000Z
              */
             expiresAt: string;
+            /**
+             * @description Which token of the pair expires: `access` (refresh the pair to get a new one) or `refresh` (refresh before `expiresAt`, or the user must authorise your app again).
+             * @example access
+             * @enum {string}
+             */
+            expiringToken: "access" | "refresh";
+            /**
+             * @description How many days before `expiresAt` the notice is sent (7).
+             * @example 7
+             */
+            daysBefore: number;
         };
         /** @description `points.deducted`. */
         PointsDeductedEvent: {

@@ -917,7 +917,7 @@ export type TokenRevokedEvent = {
 };
 
 /**
- * `token.expiring`: an access token expires in 7 days.
+ * `token.expiring`: one of a live pair's tokens expires in `daysBefore` days. Sent once per token (`tokenId`) and `expiringToken`.
  */
 export type TokenExpiringEvent = {
     /**
@@ -929,7 +929,7 @@ export type TokenExpiringEvent = {
      */
     timestamp: string;
     /**
-     * Internal ID of the access token.
+     * Internal ID of the token pair (the access token and the refresh token issued with it); the same `tokenId` as in `token.revoked`.
      */
     tokenId: number;
     /**
@@ -937,13 +937,21 @@ export type TokenExpiringEvent = {
      */
     userId: number;
     /**
-     * Granted scope.
+     * Scope the token grants (e.g. `deduct`).
      */
     scope: string;
     /**
-     * When the access token expires.
+     * When the expiring token (named by `expiringToken`) expires.
      */
     expiresAt: string;
+    /**
+     * Which token of the pair expires: `access` (refresh the pair to get a new one) or `refresh` (refresh before `expiresAt`, or the user must authorise your app again).
+     */
+    expiringToken: 'access' | 'refresh';
+    /**
+     * How many days before `expiresAt` the notice is sent (7).
+     */
+    daysBefore: number;
 };
 
 /**
