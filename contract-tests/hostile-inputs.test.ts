@@ -723,21 +723,20 @@ const OAUTH_ERRORS = (deref(spec.components.schemas.OAuthError).properties.error
 
 /**
  * What is wrong with the format of a 4xx: its Content-Type must be one the spec documents for that
- * status (else: RFC 6749 JSON on /api/oauth2/, problem+json elsewhere), with a matching body.
+ * status (else the operation's `x-error-format`: RFC 6749 JSON, an HTML page, or problem+json by
+ * default), with a matching body.
  */
 function errorFormatProblem(opName: string, o: Outcome): string | undefined {
   if (o.status < 400 || o.status >= 500 || o.status === 431) return undefined; // 431: Node's parser, no body
   const op = operations.find((x) => x.operationId === opName);
   if (!op) return undefined;
   const type = o.contentType.split(';')[0]?.trim() ?? '';
-  const documented = deref(spec.paths[op.path][op.method].responses[String(o.status)]);
-  const oauth = op.path.startsWith('/api/oauth2/');
-  const allowed = documented?.content
-    ? Object.keys(documented.content)
-    : [oauth ? 'application/json' : 'application/problem+json'];
-  // authorize documents its 400 as the HTML error page (unknown client, unregistered redirect URI);
-  // a request the validator refuses gets the RFC 6749 JSON body there, as on every OAuth endpoint.
-  if (oauth && !allowed.includes('application/json')) allowed.push('application/json');
+  const operation = spec.paths[op.path][op.method];
+  const documented = deref(operation.responses[String(o.status)]);
+  const fallback =
+    { oauth: 'application/json', html: 'text/html' }[operation['x-error-format'] as string] ??
+    'application/problem+json';
+  const allowed = documented?.content ? Object.keys(documented.content) : [fallback];
   if (!allowed.includes(type))
     return `${o.status} as ${type || '(no type)'}, documented: ${allowed.join(', ')}`;
   if (type === 'text/html') return undefined;
