@@ -54,19 +54,22 @@ export type Config = {
   shutdownTimeoutMs: number;
 };
 
+/** A setting is missing or invalid; the message names it (one line per problem). */
+export class ConfigError extends Error {}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`invalid configuration: ${lines.map((l) => l.trim()).join('; ')}`);
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
   // The issuer and every `iss` derive from PUBLIC_URL; an http issuer in production would send
   // partners' tokens and codes in the clear (RFC 9700 §2.6, RFC 8414 §2).
   if (production && !e.PUBLIC_URL?.startsWith('https://')) {
-    throw new Error(
-      'Invalid configuration:\n  PUBLIC_URL: production (NODE_ENV=production) needs the https URL partners reach this server at',
+    throw new ConfigError(
+      'invalid configuration: PUBLIC_URL: production (NODE_ENV=production) needs the https URL partners reach this server at',
     );
   }
   return {
