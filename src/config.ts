@@ -33,6 +33,20 @@ const schema = z.object({
    * behind one address. Unset: a random key per process, so a restart expires open sign-in forms.
    */
   SESSION_SECRET: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(32).optional()),
+  /**
+   * Where the wallet's emails (token-expiry notices) go out, e.g. smtp://user:pass@127.0.0.1:2525
+   * (smtps:// for implicit TLS). Unset: no email is sent; notices still appear in the wallet.
+   */
+  SMTP_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .url()
+      .refine((u) => /^smtps?:\/\//.test(u), 'must be an smtp:// or smtps:// URL')
+      .optional(),
+  ),
+  /** The From address of the wallet's emails. */
+  MAIL_FROM: z.string().default('askTIAN Wallet <wallet@localhost>'),
 });
 
 export type Config = {
@@ -49,6 +63,9 @@ export type Config = {
   logRequests: boolean;
   production: boolean;
   sessionSecret: string | undefined;
+  /** undefined: email is off. */
+  smtpUrl: string | undefined;
+  mailFrom: string;
   jobConcurrency: number;
   jobPollIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -86,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logRequests: e.LOG_REQUESTS === 'true',
     production,
     sessionSecret: e.SESSION_SECRET,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
     jobConcurrency: e.JOB_CONCURRENCY,
     jobPollIntervalMs: e.JOB_POLL_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

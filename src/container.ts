@@ -6,6 +6,8 @@ import { RateLimits } from './http/rate-limits.js';
 import { PrivyVerifier } from './identity/privy.js';
 import { migrateJobs } from './jobs/runner.js';
 import { type Clock, systemClock } from './lib/clock.js';
+import { type Mailer, smtpMailer } from './mail/mailer.js';
+import { NotificationsService } from './notifications/service.js';
 import { OAuthService } from './oauth2/service.js';
 import { PointsService } from './points/points.js';
 
@@ -21,6 +23,10 @@ export type Services = {
   limits: RateLimits;
   /** The job runner's own pool on the same database (graphile-worker reads and locks jobs through it). */
   jobsPool: pg.Pool;
+  /** The user's notifications (wallet settings page). */
+  notifications: NotificationsService;
+  /** Outgoing email; undefined when SMTP_URL is not set (email off). */
+  mailer: Mailer | undefined;
 };
 
 export type ContainerOptions = { clock?: Clock; db?: Database };
@@ -49,11 +55,14 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       clock,
     }),
     jobsPool,
+    notifications: new NotificationsService(db, clock),
+    mailer: smtpMailer(config),
   };
 }
 
 /** Releases what the container opened (the database only when it opened it). */
 export async function closeContainer(s: Services, opts: ContainerOptions = {}): Promise<void> {
   await s.jobsPool.end();
+  s.mailer?.close();
   if (!opts.db) await s.db.close();
 }

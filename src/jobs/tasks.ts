@@ -1,5 +1,7 @@
 import type { Services } from '../container.js';
 import { purgeExpired } from '../housekeeping.js';
+import { NOTIFICATION_EMAIL_TASK, sendNotificationEmail } from '../notifications/email.js';
+import { EXPIRY_NOTICE_TASK, scanExpiringTokens, sendExpiryNotice } from '../oauth2/expiry-notices.js';
 import type { Tasks } from './runner.js';
 
 /**
@@ -8,7 +10,10 @@ import type { Tasks } from './runner.js';
  * Runs every minute; tests call it after moving the clock. One line per feature.
  */
 export async function scanDue(s: Services): Promise<void> {
-  const scanners: ((s: Services, now: Date) => Promise<void>)[] = [];
+  const scanners: ((s: Services, now: Date) => Promise<void>)[] = [
+    /** OAuth tokens 7 days before they expire. */
+    scanExpiringTokens,
+  ];
   const now = s.clock.now();
   for (const scan of scanners) await scan(s, now);
 }
@@ -23,6 +28,10 @@ export function buildTasks(s: Services): Tasks {
     purge: () => purgeExpired(s),
     /** Queues what has fallen due (see scanDue). */
     tick: () => scanDue(s),
+    /** One token's expiry notice: wallet notification, `token.expiring` event, email job. */
+    [EXPIRY_NOTICE_TASK]: (payload) => sendExpiryNotice(s, payload),
+    /** Emails a notification to its user (SMTP), once. */
+    [NOTIFICATION_EMAIL_TASK]: (payload) => sendNotificationEmail(s, payload),
   };
 }
 

@@ -38,3 +38,11 @@ export function idField(body: unknown, name: string, what: string): number {
   if (!(id <= MAX_INT4)) throw new BadFormError(`The form did not name ${what}.`);
   return id;
 }
+
+/** A positive PostgreSQL `bigint` id written plainly, up to what a JavaScript number holds exactly. */
+export function bigIdField(body: unknown, name: string, what: string): number {
+  const raw = field(body, name) ?? '';
+  const id = /^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(id)) throw new BadFormError(`The form did not name ${what}.`);
+  return id;
+}

@@ -1,3 +1,4 @@
+import type { NotificationView } from '../notifications/presenter.js';
 import { AUTHORIZE_PARAMS, type AuthorizeParams } from '../oauth2/authorize-request.js';
 import type { ConnectedApp } from '../oauth2/connected-apps.js';
 import { SCOPE_DESCRIPTIONS } from '../oauth2/scopes.js';
@@ -11,6 +12,7 @@ h1{font-size:1.3rem;margin-top:0} label{display:block;margin:.8rem 0 .2rem;font-
 input[type=email],input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
 button{margin-top:1rem;padding:.55rem 1.2rem;font-size:1rem;border-radius:8px;border:1px solid #888;cursor:pointer}
 button.primary{background:#0a66ff;color:#fff;border-color:#0a66ff} .error{color:#b00020}
+.notice{background:#fff8e1;border:1px solid #f0c36d;border-radius:8px;padding:.8rem;margin:1rem 0}
 ul.scopes li{margin:.4rem 0} hr{margin:1.5rem 0;border:none;border-top:1px solid #ddd} .muted{color:#666;font-size:.85rem}`;
 
 function layout(title: string, body: SafeHtml): SafeHtml {
@@ -78,7 +80,18 @@ export function errorPage(title: string, message: string): SafeHtml {
   return layout(title, html`<h1>${title}</h1><p class="error">${message}</p>`);
 }
 
-export function settingsPage(opts: { csrf: string; userLabel: string; apps: ConnectedApp[] }): SafeHtml {
+export function settingsPage(opts: {
+  csrf: string;
+  userLabel: string;
+  apps: ConnectedApp[];
+  notifications?: NotificationView[];
+}): SafeHtml {
+  const notices = (opts.notifications ?? []).map(
+    (n) => html`<section class="notice" role="status"><strong>${n.title}</strong><p>${n.text}</p>
+<form method="post" action="/wallet/settings/notifications/dismiss">${csrfField(opts.csrf)}
+<input type="hidden" name="notification_id" value="${n.id}">
+<button type="submit">Dismiss</button></form></section>`,
+  );
   const apps =
     opts.apps.length === 0
       ? html`<p>No apps are connected to your wallet.</p>`
@@ -91,7 +104,7 @@ export function settingsPage(opts: { csrf: string; userLabel: string; apps: Conn
         )}</ul>`;
   return layout(
     'Connected apps',
-    html`<h1>Connected apps</h1><p>Signed in as ${opts.userLabel}.</p>${apps}
+    html`<h1>Connected apps</h1><p>Signed in as ${opts.userLabel}.</p>${notices}${apps}
 <form method="post" action="/wallet/logout">${csrfField(opts.csrf)}<button type="submit">Sign out</button></form>`,
   );
 }

@@ -5,7 +5,7 @@ import { redirectTo } from '../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../users/users.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
 import { CsrfError } from './csrf.js';
-import { assertText, BadFormError, field, idField } from './form.js';
+import { assertText, BadFormError, bigIdField, field, idField } from './form.js';
 import { sendPage } from './html.js';
 import { errorPage, loginPage, settingsPage } from './pages.js';
 import { WalletSessions } from './sessions.js';
@@ -130,7 +130,12 @@ export function walletPages(s: Services): express.Router {
       const { session, csrfToken } = await sessions.visit(req, res);
       if (!session) return sendPage(res, 200, loginPage({ csrf: csrfToken }));
       const apps = await s.oauth.connectedApps(session.userId);
-      sendPage(res, 200, settingsPage({ csrf: session.csrfToken, userLabel: session.userLabel ?? '', apps }));
+      const notifications = await s.notifications.showing(session.userId);
+      sendPage(
+        res,
+        200,
+        settingsPage({ csrf: session.csrfToken, userLabel: session.userLabel ?? '', apps, notifications }),
+      );
     }),
   );
 
@@ -140,6 +145,18 @@ export function walletPages(s: Services): express.Router {
       const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
       const partnerId = idField(req.body, 'partner_id', 'an app connected to your wallet');
       await s.oauth.disconnectApp(session.userId, partnerId);
+      res.redirect(303, '/wallet/settings');
+    }),
+  );
+
+  router.post(
+    '/wallet/settings/notifications/dismiss',
+    wrap(async (req, res) => {
+      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
+      const id = bigIdField(req.body, 'notification_id', 'one of your notifications');
+      if ((await s.notifications.dismiss(session.userId, id)) === 'unknown') {
+        throw new BadFormError('The form did not name one of your notifications.');
+      }
       res.redirect(303, '/wallet/settings');
     }),
   );
