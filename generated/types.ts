@@ -1651,7 +1651,7 @@ export interface components {
              */
             expiringToken: "access" | "refresh";
             /**
-             * @description How many days before `expiresAt` the notice is sent (7).
+             * @description The notice's threshold in days before `expiresAt` (7). It is due that long before; compare `timestamp` with `expiresAt` for the exact time left.
              * @example 7
              */
             daysBefore: number;

@@ -949,7 +949,7 @@ export type TokenExpiringEvent = {
      */
     expiringToken: 'access' | 'refresh';
     /**
-     * How many days before `expiresAt` the notice is sent (7).
+     * The notice's threshold in days before `expiresAt` (7). It is due that long before; compare `timestamp` with `expiresAt` for the exact time left.
      */
     daysBefore: number;
 };
