@@ -364,14 +364,18 @@ describe('token expiry notices: what the user sees', () => {
     const page = await (await browser.get('/wallet/settings')).text();
     const form = formFor(page, '/wallet/settings/notifications/dismiss');
     const [other] = await notificationsOf(theirs.user.id);
-    for (const id of ['', 'abc', '0', '-1', '1e3', ' 1', '99999999999999999999', other?.id ?? '']) {
+    const malformed = ['', 'abc', '0', '01', '-1', '1e3', '0x1', ' 1', '99999999999999999999'];
+    for (const id of [...malformed, other?.id ?? '']) {
       const res = await browser.post('/wallet/settings/notifications/dismiss', {
         ...form,
         notification_id: id,
       });
       expect(res.status, `notification_id=${id}`).toBe(400);
-      expect(await res.text()).toContain('Request refused');
+      expect(res.headers.get('location')).toBeNull();
+      expect(await res.text()).toContain('The form did not name one of your notifications.');
     }
+    const { notification_id: _, ...withoutId } = form;
+    expect((await browser.post('/wallet/settings/notifications/dismiss', withoutId)).status).toBe(400);
     expect((await notificationsOf(theirs.user.id))[0]?.dismissed_at).toBeNull();
     expect((await notificationsOf(mine.user.id))[0]?.dismissed_at).toBeNull();
   });
