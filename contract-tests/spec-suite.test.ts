@@ -419,13 +419,27 @@ const drivers: Drivers = {
     '404': async () => send(await userReq('GET', `/api/v1/subscriptions/${FAKE.sub}`)),
   },
   cancelSubscription: {
-    ...common('user', () => userReq('POST', `/api/v1/subscriptions/${FAKE.sub}/cancel`), {
-      scope: 'subscriptions',
-      badPath: '/api/v1/subscriptions/not-an-id/cancel',
-      userNotFound: false,
-    }),
-    '200': async () => send(await userReq('POST', `/api/v1/subscriptions/${await newSubscription()}/cancel`)),
+    ...common(
+      'user',
+      () => userReq('POST', `/api/v1/subscriptions/${FAKE.sub}/cancel`, { atPeriodEnd: false }),
+      {
+        scope: 'subscriptions',
+        badPath: '/api/v1/subscriptions/not-an-id/cancel',
+        userNotFound: false,
+      },
+    ),
+    '200': async () =>
+      send(
+        await userReq('POST', `/api/v1/subscriptions/${await newSubscription()}/cancel`, {
+          atPeriodEnd: true,
+        }),
+      ),
     '404': async () => send(await userReq('POST', `/api/v1/subscriptions/${FAKE.sub}/cancel`)),
+    '409': async () => {
+      const id = await newSubscription();
+      await ok(await send(await userReq('POST', `/api/v1/subscriptions/${id}/cancel`)));
+      return send(await userReq('POST', `/api/v1/subscriptions/${id}/cancel`));
+    },
   },
   getPartner: {
     ...common('partner', async () => partnerReq('GET', '/api/v1/partner')),

@@ -117,14 +117,26 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the user's subscriptions with your app */
+        /**
+         * List the user's subscriptions with your app
+         * @description Every subscription the user started with your app, canceled ones included, newest first.
+         */
         get: operations["listSubscriptions"];
         put?: never;
         /**
          * Start a recurring monthly subscription
-         * @description Charges the first month at once and then `amount` points every month on the same day until
-         *     canceled. A renewal the user cannot pay marks the subscription `past_due` and emits
-         *     `subscription.payment_failed`; the renewal is retried. Emits `subscription.created`.
+         * @description Charges the first month at once (a `subscription_charge` transaction) and then `amount` points
+         *     every calendar month on the anchor day, the day of the month it was created (UTC), at the same
+         *     time of day, until canceled. In a month without that day the charge falls on the month's last
+         *     day and the anchor is kept: a subscription started on January 31 renews on February 28 (29 in
+         *     leap years), March 31, April 30, ... Each period is charged exactly once.
+         *
+         *     When the user cannot pay the first month the answer is `402 insufficient_points` and nothing is
+         *     created. A renewal the user cannot pay marks the subscription `past_due` and emits
+         *     `subscription.payment_failed`; it is retried 1, 3 and 7 days after the due date (each failure
+         *     emits `subscription.payment_failed` again). A retry that succeeds makes it `active` again
+         *     (`subscription.renewed`, the period still starts on the due date); when the last retry fails
+         *     the subscription is canceled (`subscription.canceled`). Emits `subscription.created`.
          */
         post: operations["createSubscription"];
         delete?: never;
@@ -140,7 +152,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get one subscription */
+        /**
+         * Get one subscription
+         * @description One of the user's subscriptions with your app; `404 subscription_not_found` for any other id.
+         */
         get: operations["getSubscription"];
         put?: never;
         post?: never;
@@ -161,7 +176,13 @@ export interface paths {
         put?: never;
         /**
          * Cancel a subscription
-         * @description Stops future renewals at once; points already charged are kept. Emits `subscription.canceled`. Canceling a canceled subscription returns it unchanged.
+         * @description Without a body, or with `atPeriodEnd: false`, the subscription ends now: it is `canceled`, no
+         *     further charge is made and `subscription.canceled` is emitted. With `atPeriodEnd: true` it stays
+         *     `active` until `currentPeriodEnd` (the points paid for that period are used), is not renewed,
+         *     and ends then (`subscription.canceled` at that moment); sending it again changes nothing, and a
+         *     later cancel without `atPeriodEnd` ends it at once. A `past_due` subscription has no paid period
+         *     left, so it ends now either way. Points already charged are never returned. A subscription that
+         *     has already ended is `409 subscription_already_canceled`.
          */
         post: operations["cancelSubscription"];
         delete?: never;
@@ -531,7 +552,10 @@ export interface webhooks {
         };
         get?: never;
         put?: never;
-        /** A subscription started */
+        /**
+         * A subscription started
+         * @description Sent when createSubscription charged the first month; `transactionId` is that charge.
+         */
         post: operations["onSubscriptionCreated"];
         delete?: never;
         options?: never;
@@ -548,7 +572,10 @@ export interface webhooks {
         };
         get?: never;
         put?: never;
-        /** A month was charged */
+        /**
+         * A month was charged
+         * @description Sent once per renewed period, when its charge (on the due date or on a retry) went through; `transactionId` is the charge.
+         */
         post: operations["onSubscriptionRenewed"];
         delete?: never;
         options?: never;
@@ -565,7 +592,10 @@ export interface webhooks {
         };
         get?: never;
         put?: never;
-        /** A renewal could not be charged */
+        /**
+         * A renewal could not be charged
+         * @description Sent for every failed attempt to charge a renewal (the due date, then the retries 1, 3 and 7 days after it); the subscription is `past_due` and `nextChargeAt` says when the next retry is, or it is `canceled` after the last one.
+         */
         post: operations["onSubscriptionPaymentFailed"];
         delete?: never;
         options?: never;
@@ -582,7 +612,10 @@ export interface webhooks {
         };
         get?: never;
         put?: never;
-        /** A subscription was canceled */
+        /**
+         * A subscription was canceled
+         * @description Sent when the subscription actually ends (`endedAt`), once; canceled now, at the end of its period, by the user in their wallet, or after the last failed retry.
+         */
         post: operations["onSubscriptionCanceled"];
         delete?: never;
         options?: never;
@@ -614,8 +647,10 @@ export interface components {
          *       - `not_found` (404): No such route.
          *       - `user_not_found` (404): No askTIAN wallet for this user.
          *       - `transaction_not_found` (404): No such transaction for this user and partner.
+         *       - `subscription_not_found` (404): No such subscription for this user and partner.
          *       - `method_not_allowed` (405): The route exists but not with this method.
          *       - `idempotency_key_in_flight` (409): A request with this idempotency key is still running; retry shortly.
+         *       - `subscription_already_canceled` (409): The subscription has already ended; it cannot be canceled again.
          *       - `payload_too_large` (413): The body is over 16 KiB.
          *       - `unsupported_media_type` (415): The body is not sent as one of the documented content types.
          *       - `idempotency_key_reused` (422): The idempotency key was used before with different parameters.
@@ -627,7 +662,7 @@ export interface components {
          * @example insufficient_points
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "rate_limited" | "internal_error" | "not_implemented";
+        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "subscription_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "subscription_already_canceled" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "rate_limited" | "internal_error" | "not_implemented";
         /** @description An RFC 9457 problem details object with a stable machine-readable `code`. */
         Problem: {
             /**
@@ -900,8 +935,19 @@ export interface components {
             privyId?: components["schemas"]["PrivyId"];
             sessionToken?: components["schemas"]["SessionToken"];
         };
+        /** @description How to cancel. */
+        CancelSubscriptionRequest: {
+            /**
+             * @description `true`: keep the paid period and end when it ends; `false` (default): end now.
+             * @default false
+             * @example true
+             */
+            atPeriodEnd: boolean;
+            privyId?: components["schemas"]["PrivyId"];
+            sessionToken?: components["schemas"]["SessionToken"];
+        };
         /**
-         * @description `active` (paid up), `past_due` (a renewal failed and is being retried) or `canceled`.
+         * @description `active` (paid up), `past_due` (a renewal failed and is being retried) or `canceled` (ended; never charged again).
          * @example active
          * @enum {string}
          */
@@ -926,28 +972,39 @@ export interface components {
             amount: number;
             /**
              * Format: date-time
-             * @description Start of the paid period.
+             * @description Start of the last paid period (a renewal's period starts on its due date, even when a retry paid it).
              * @example 2026-04-10T07:00:00.000Z
              */
             currentPeriodStart: string;
             /**
              * Format: date-time
-             * @description End of the paid period.
+             * @description End of the last paid period, which is when the next period is due.
              * @example 2026-05-10T07:00:00.000Z
              */
             currentPeriodEnd: string;
             /**
              * Format: date-time
-             * @description When the next charge is due; null once canceled.
+             * @description When the next charge is attempted (while `past_due`, the next retry); null when no charge will follow (canceled, or ending at period end).
              * @example 2026-05-10T07:00:00.000Z
              */
             nextChargeAt: string | null;
             /**
+             * @description `true` when it will end at `currentPeriodEnd` instead of renewing.
+             * @example false
+             */
+            cancelAtPeriodEnd: boolean;
+            /**
              * Format: date-time
-             * @description When it was canceled.
+             * @description When it was canceled (by you, by the user in their wallet, or after the last failed retry), even if it ends later.
              * @example null
              */
             canceledAt: string | null;
+            /**
+             * Format: date-time
+             * @description When it ended; null while it runs, including while it waits to end at period end.
+             * @example null
+             */
+            endedAt: string | null;
             /**
              * Format: date-time
              * @description When it started.
@@ -1837,6 +1894,42 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description No such subscription of this user with your app (or the user has no wallet). */
+        SubscriptionNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/subscription_not_found",
+                 *       "title": "Not found",
+                 *       "status": 404,
+                 *       "code": "subscription_not_found",
+                 *       "detail": "No subscription sub_01JD3Q7B2C3D4E5F6G7H8J9K0M for this user and partner."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The subscription has already ended; there is nothing left to cancel. */
+        SubscriptionAlreadyCanceled: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/subscription_already_canceled",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "code": "subscription_already_canceled",
+                 *       "detail": "Subscription sub_01JD3Q7B2C3D4E5F6G7H8J9K0M already ended on 2026-05-10T07:00:00.000Z."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The Privy user has no askTIAN wallet. */
         UserNotFound: {
             headers: {
@@ -2370,7 +2463,21 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "data": [],
+                     *       "data": [
+                     *         {
+                     *           "subscriptionId": "sub_01JD3Q7B2C3D4E5F6G7H8J9K0M",
+                     *           "status": "active",
+                     *           "planName": "Pro monthly",
+                     *           "amount": 100,
+                     *           "currentPeriodStart": "2026-04-10T07:00:00.000Z",
+                     *           "currentPeriodEnd": "2026-05-10T07:00:00.000Z",
+                     *           "nextChargeAt": "2026-05-10T07:00:00.000Z",
+                     *           "cancelAtPeriodEnd": false,
+                     *           "canceledAt": null,
+                     *           "endedAt": null,
+                     *           "createdAt": "2026-04-10T07:00:00.000Z"
+                     *         }
+                     *       ],
                      *       "hasMore": false,
                      *       "nextCursor": null
                      *     }
@@ -2383,7 +2490,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UserNotFound"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createSubscription: {
@@ -2411,9 +2517,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The subscription was created and its first month charged. */
+            /** @description The subscription was created and its first month charged (or this is a replay of an earlier identical request). */
             201: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2426,7 +2533,9 @@ export interface operations {
                      *       "currentPeriodStart": "2026-04-10T07:00:00.000Z",
                      *       "currentPeriodEnd": "2026-05-10T07:00:00.000Z",
                      *       "nextChargeAt": "2026-05-10T07:00:00.000Z",
+                     *       "cancelAtPeriodEnd": false,
                      *       "canceledAt": null,
+                     *       "endedAt": null,
                      *       "createdAt": "2026-04-10T07:00:00.000Z"
                      *     }
                      */
@@ -2439,9 +2548,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UserNotFound"];
             409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     getSubscription: {
@@ -2468,15 +2578,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "subscriptionId": "sub_01JD3Q7B2C3D4E5F6G7H8J9K0M",
+                     *       "status": "past_due",
+                     *       "planName": "Pro monthly",
+                     *       "amount": 100,
+                     *       "currentPeriodStart": "2026-04-10T07:00:00.000Z",
+                     *       "currentPeriodEnd": "2026-05-10T07:00:00.000Z",
+                     *       "nextChargeAt": "2026-05-11T07:00:00.000Z",
+                     *       "cancelAtPeriodEnd": false,
+                     *       "canceledAt": null,
+                     *       "endedAt": null,
+                     *       "createdAt": "2026-04-10T07:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Subscription"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["SubscriptionNotFound"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     cancelSubscription: {
@@ -2495,23 +2619,49 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "atPeriodEnd": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["CancelSubscriptionRequest"];
+            };
+        };
         responses: {
-            /** @description The canceled subscription. */
+            /** @description The subscription, canceled now or set to end with its current period. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "subscriptionId": "sub_01JD3Q7B2C3D4E5F6G7H8J9K0M",
+                     *       "status": "active",
+                     *       "planName": "Pro monthly",
+                     *       "amount": 100,
+                     *       "currentPeriodStart": "2026-04-10T07:00:00.000Z",
+                     *       "currentPeriodEnd": "2026-05-10T07:00:00.000Z",
+                     *       "nextChargeAt": null,
+                     *       "cancelAtPeriodEnd": true,
+                     *       "canceledAt": "2026-04-20T09:30:00.000Z",
+                     *       "endedAt": null,
+                     *       "createdAt": "2026-04-10T07:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Subscription"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["SubscriptionNotFound"];
+            409: components["responses"]["SubscriptionAlreadyCanceled"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     authorize: {

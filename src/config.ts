@@ -29,6 +29,18 @@ const schema = z.object({
   /** On SIGTERM: how long in-flight requests and running jobs may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /**
+   * When a subscription renewal the user could not pay is tried again: days after the failed due
+   * date, comma-separated and increasing. After the last one fails the subscription is canceled.
+   */
+  SUBSCRIPTION_RETRY_DAYS: z
+    .string()
+    .default('1,3,7')
+    .transform((v) => v.split(',').map((d) => Number(d.trim())))
+    .refine(
+      (days) => days.every((d, i) => Number.isInteger(d) && d >= 1 && d <= 60 && d > (days[i - 1] ?? 0)),
+      'must be increasing whole days from 1 to 60, comma-separated (e.g. 1,3,7)',
+    ),
+  /**
    * Signs the wallet's anonymous CSRF cookies; set the same value (32+ characters) on every instance
    * behind one address. Unset: a random key per process, so a restart expires open sign-in forms.
    */
@@ -69,6 +81,8 @@ export type Config = {
   jobConcurrency: number;
   jobPollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** Days after a failed renewal's due date on which it is retried (SUBSCRIPTION_RETRY_DAYS). */
+  subscriptionRetryDays: number[];
 };
 
 /** A setting is missing or invalid; the message names it (one line per problem). */
@@ -108,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobConcurrency: e.JOB_CONCURRENCY,
     jobPollIntervalMs: e.JOB_POLL_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    subscriptionRetryDays: e.SUBSCRIPTION_RETRY_DAYS,
   };
 }
 

@@ -10,6 +10,7 @@ import { type Mailer, smtpMailer } from './mail/mailer.js';
 import { NotificationsService } from './notifications/service.js';
 import { OAuthService } from './oauth2/service.js';
 import { PointsService } from './points/points.js';
+import { SubscriptionsService } from './subscriptions/service.js';
 
 /** Every service, built once (composition root); handlers, pages and jobs receive what they need from it. */
 export type Services = {
@@ -18,6 +19,7 @@ export type Services = {
   clock: Clock;
   privy: PrivyVerifier;
   points: PointsService;
+  subscriptions: SubscriptionsService;
   oauth: OAuthService;
   bearer?: BearerVerifier;
   limits: RateLimits;
@@ -47,6 +49,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     clock,
     privy: new PrivyVerifier(config.privy, clock),
     points: new PointsService(db, clock),
+    subscriptions: new SubscriptionsService(db, clock),
     oauth,
     bearer: oauth,
     limits: new RateLimits({

@@ -114,6 +114,8 @@ export const refundTransaction = <ThrowOnError extends boolean = false>(options:
 
 /**
  * List the user's subscriptions with your app
+ *
+ * Every subscription the user started with your app, canceled ones included, newest first.
  */
 export const listSubscriptions = <ThrowOnError extends boolean = false>(options?: Options<ListSubscriptionsData, ThrowOnError>) => (options?.client ?? client).get<ListSubscriptionsResponses, ListSubscriptionsErrors, ThrowOnError>({
     security: [
@@ -128,9 +130,18 @@ export const listSubscriptions = <ThrowOnError extends boolean = false>(options?
 /**
  * Start a recurring monthly subscription
  *
- * Charges the first month at once and then `amount` points every month on the same day until
- * canceled. A renewal the user cannot pay marks the subscription `past_due` and emits
- * `subscription.payment_failed`; the renewal is retried. Emits `subscription.created`.
+ * Charges the first month at once (a `subscription_charge` transaction) and then `amount` points
+ * every calendar month on the anchor day, the day of the month it was created (UTC), at the same
+ * time of day, until canceled. In a month without that day the charge falls on the month's last
+ * day and the anchor is kept: a subscription started on January 31 renews on February 28 (29 in
+ * leap years), March 31, April 30, ... Each period is charged exactly once.
+ *
+ * When the user cannot pay the first month the answer is `402 insufficient_points` and nothing is
+ * created. A renewal the user cannot pay marks the subscription `past_due` and emits
+ * `subscription.payment_failed`; it is retried 1, 3 and 7 days after the due date (each failure
+ * emits `subscription.payment_failed` again). A retry that succeeds makes it `active` again
+ * (`subscription.renewed`, the period still starts on the due date); when the last retry fails
+ * the subscription is canceled (`subscription.canceled`). Emits `subscription.created`.
  *
  */
 export const createSubscription = <ThrowOnError extends boolean = false>(options: Options<CreateSubscriptionData, ThrowOnError>) => (options.client ?? client).post<CreateSubscriptionResponses, CreateSubscriptionErrors, ThrowOnError>({
@@ -149,6 +160,8 @@ export const createSubscription = <ThrowOnError extends boolean = false>(options
 
 /**
  * Get one subscription
+ *
+ * One of the user's subscriptions with your app; `404 subscription_not_found` for any other id.
  */
 export const getSubscription = <ThrowOnError extends boolean = false>(options: Options<GetSubscriptionData, ThrowOnError>) => (options.client ?? client).get<GetSubscriptionResponses, GetSubscriptionErrors, ThrowOnError>({
     security: [
@@ -163,7 +176,14 @@ export const getSubscription = <ThrowOnError extends boolean = false>(options: O
 /**
  * Cancel a subscription
  *
- * Stops future renewals at once; points already charged are kept. Emits `subscription.canceled`. Canceling a canceled subscription returns it unchanged.
+ * Without a body, or with `atPeriodEnd: false`, the subscription ends now: it is `canceled`, no
+ * further charge is made and `subscription.canceled` is emitted. With `atPeriodEnd: true` it stays
+ * `active` until `currentPeriodEnd` (the points paid for that period are used), is not renewed,
+ * and ends then (`subscription.canceled` at that moment); sending it again changes nothing, and a
+ * later cancel without `atPeriodEnd` ends it at once. A `past_due` subscription has no paid period
+ * left, so it ends now either way. Points already charged are never returned. A subscription that
+ * has already ended is `409 subscription_already_canceled`.
+ *
  */
 export const cancelSubscription = <ThrowOnError extends boolean = false>(options: Options<CancelSubscriptionData, ThrowOnError>) => (options.client ?? client).post<CancelSubscriptionResponses, CancelSubscriptionErrors, ThrowOnError>({
     security: [
@@ -172,7 +192,11 @@ export const cancelSubscription = <ThrowOnError extends boolean = false>(options
         { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/subscriptions/{subscriptionId}/cancel',
-    ...options
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

@@ -27,8 +27,10 @@ export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequ
  * - `not_found` (404): No such route.
  * - `user_not_found` (404): No askTIAN wallet for this user.
  * - `transaction_not_found` (404): No such transaction for this user and partner.
+ * - `subscription_not_found` (404): No such subscription for this user and partner.
  * - `method_not_allowed` (405): The route exists but not with this method.
  * - `idempotency_key_in_flight` (409): A request with this idempotency key is still running; retry shortly.
+ * - `subscription_already_canceled` (409): The subscription has already ended; it cannot be canceled again.
  * - `payload_too_large` (413): The body is over 16 KiB.
  * - `unsupported_media_type` (415): The body is not sent as one of the documented content types.
  * - `idempotency_key_reused` (422): The idempotency key was used before with different parameters.
@@ -39,7 +41,7 @@ export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequ
  * - `not_implemented` (501): The operation is specified but not available on this server yet.
  *
  */
-export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'rate_limited' | 'internal_error' | 'not_implemented';
+export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'rate_limited' | 'internal_error' | 'not_implemented';
 
 /**
  * An RFC 9457 problem details object with a stable machine-readable `code`.
@@ -308,7 +310,19 @@ export type CreateSubscriptionRequest = {
 };
 
 /**
- * `active` (paid up), `past_due` (a renewal failed and is being retried) or `canceled`.
+ * How to cancel.
+ */
+export type CancelSubscriptionRequest = {
+    /**
+     * `true`: keep the paid period and end when it ends; `false` (default): end now.
+     */
+    atPeriodEnd?: boolean;
+    privyId?: PrivyId;
+    sessionToken?: SessionToken;
+};
+
+/**
+ * `active` (paid up), `past_due` (a renewal failed and is being retried) or `canceled` (ended; never charged again).
  */
 export type SubscriptionStatus = 'active' | 'past_due' | 'canceled';
 
@@ -330,21 +344,29 @@ export type Subscription = {
      */
     amount: number;
     /**
-     * Start of the paid period.
+     * Start of the last paid period (a renewal's period starts on its due date, even when a retry paid it).
      */
     currentPeriodStart: string;
     /**
-     * End of the paid period.
+     * End of the last paid period, which is when the next period is due.
      */
     currentPeriodEnd: string;
     /**
-     * When the next charge is due; null once canceled.
+     * When the next charge is attempted (while `past_due`, the next retry); null when no charge will follow (canceled, or ending at period end).
      */
     nextChargeAt: string | null;
     /**
-     * When it was canceled.
+     * `true` when it will end at `currentPeriodEnd` instead of renewing.
+     */
+    cancelAtPeriodEnd: boolean;
+    /**
+     * When it was canceled (by you, by the user in their wallet, or after the last failed retry), even if it ends later.
      */
     canceledAt: string | null;
+    /**
+     * When it ended; null while it runs, including while it waits to end at period end.
+     */
+    endedAt: string | null;
     /**
      * When it started.
      */
@@ -1426,10 +1448,6 @@ export type ListSubscriptionsErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type ListSubscriptionsError = ListSubscriptionsErrors[keyof ListSubscriptionsErrors];
@@ -1486,6 +1504,14 @@ export type CreateSubscriptionErrors = {
      */
     409: Problem;
     /**
+     * The body is larger than 16 KiB.
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
      * The idempotency key was already used with different parameters.
      */
     422: Problem;
@@ -1493,17 +1519,13 @@ export type CreateSubscriptionErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type CreateSubscriptionError = CreateSubscriptionErrors[keyof CreateSubscriptionErrors];
 
 export type CreateSubscriptionResponses = {
     /**
-     * The subscription was created and its first month charged.
+     * The subscription was created and its first month charged (or this is a replay of an earlier identical request).
      */
     201: Subscription;
 };
@@ -1542,17 +1564,13 @@ export type GetSubscriptionErrors = {
      */
     403: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such subscription of this user with your app (or the user has no wallet).
      */
     404: Problem;
     /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type GetSubscriptionError = GetSubscriptionErrors[keyof GetSubscriptionErrors];
@@ -1567,7 +1585,7 @@ export type GetSubscriptionResponses = {
 export type GetSubscriptionResponse = GetSubscriptionResponses[keyof GetSubscriptionResponses];
 
 export type CancelSubscriptionData = {
-    body?: never;
+    body?: CancelSubscriptionRequest;
     headers?: {
         /**
          * Legacy flow only. The user's Privy id; must be the subject of the session token.
@@ -1598,24 +1616,32 @@ export type CancelSubscriptionErrors = {
      */
     403: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such subscription of this user with your app (or the user has no wallet).
      */
     404: Problem;
+    /**
+     * The subscription has already ended; there is nothing left to cancel.
+     */
+    409: Problem;
+    /**
+     * The body is larger than 16 KiB.
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
     /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type CancelSubscriptionError = CancelSubscriptionErrors[keyof CancelSubscriptionErrors];
 
 export type CancelSubscriptionResponses = {
     /**
-     * The canceled subscription.
+     * The subscription, canceled now or set to end with its current period.
      */
     200: Subscription;
 };

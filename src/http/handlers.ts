@@ -3,6 +3,7 @@ import { notImplemented } from '../errors/index.js';
 import { oauthHandlers } from '../oauth2/handlers.js';
 import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
+import { subscriptionHandlers } from '../subscriptions/handlers.js';
 import type { Handler, Handlers, OperationId } from './operations.js';
 
 /** Operations specified for later work: they answer 501 problem+json until implemented. */
@@ -17,10 +18,7 @@ export function buildHandlers(s: Services, extra: Partial<Handlers> = {}): Handl
   return {
     ...pointsHandlers(s.points),
     ...partnerHandlers(s.db, s.clock),
-    createSubscription: pending('createSubscription'),
-    listSubscriptions: pending('listSubscriptions'),
-    getSubscription: pending('getSubscription'),
-    cancelSubscription: pending('cancelSubscription'),
+    ...subscriptionHandlers(s.subscriptions),
     listWebhookEndpoints: pending('listWebhookEndpoints'),
     createWebhookEndpoint: pending('createWebhookEndpoint'),
     getWebhookEndpoint: pending('getWebhookEndpoint'),

@@ -2,6 +2,7 @@ import type { Services } from '../container.js';
 import { purgeExpired } from '../housekeeping.js';
 import { NOTIFICATION_EMAIL_TASK, sendNotificationEmail } from '../notifications/email.js';
 import { EXPIRY_NOTICE_TASK, scanExpiringTokens, sendExpiryNotice } from '../oauth2/expiry-notices.js';
+import { RENEW_TASK, runRenewal, scanDueRenewals } from '../subscriptions/renewal.js';
 import type { Tasks } from './runner.js';
 
 /**
@@ -13,6 +14,8 @@ export async function scanDue(s: Services): Promise<void> {
   const scanners: ((s: Services, now: Date) => Promise<void>)[] = [
     /** OAuth tokens 7 days before they expire. */
     scanExpiringTokens,
+    /** Subscription renewals, dunning retries and period-end cancellations. */
+    scanDueRenewals,
   ];
   const now = s.clock.now();
   for (const scan of scanners) await scan(s, now);
@@ -32,6 +35,10 @@ export function buildTasks(s: Services): Tasks {
     [EXPIRY_NOTICE_TASK]: (payload) => sendExpiryNotice(s, payload),
     /** Emails a notification to its user (SMTP), once. */
     [NOTIFICATION_EMAIL_TASK]: (payload) => sendNotificationEmail(s, payload),
+    /** One subscription period at its boundary: charge it, retry it, or end the subscription. */
+    [RENEW_TASK]: async (payload) => {
+      await runRenewal(s, payload);
+    },
   };
 }
 
