@@ -24,68 +24,79 @@ export function createApp({ services, handlers, pages = [] }: AppOptions): expre
   app.use(baseHeaders);
   const spec = loadSpec();
   const operations = listOperations(spec);
-  // Each operation's errors are rendered in the format its responses document (see error-renderer),
-  // set first so that even a body the parsers refuse is answered that way.
-  for (const op of operations) {
-    app[op.method](op.expressPath, (_req: Request, res: Response, next: NextFunction) => {
-      res.locals.operation = op;
-      next();
-    });
-  }
-  app.use(
+  const parsers = [
     express.json({ limit: '16kb', strict: true, type: ['application/json', 'application/*+json'] }),
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }),
-  );
+  ];
+  // Server-rendered pages (wallet) come first; they parse their own forms.
+  app.use('/wallet', ...parsers);
   for (const router of pages) app.use(router);
 
-  // Strings PostgreSQL cannot hold (NUL, lone surrogates) and non-finite numbers: a 400, before anything reads them.
-  for (const op of operations) app[op.method](op.expressPath, inputGuard(op));
-  // Authentication runs before validation, so a caller without credentials learns nothing about inputs.
-  for (const op of operations) app[op.method](op.expressPath, authenticate(op, services));
+  const validator = OpenApiValidator.middleware({
+    apiSpec: spec,
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
+    validateResponses: config.validateResponses ? { removeAdditional: false } : false,
+    validateSecurity: false,
+    validateFormats: true,
+    ignoreUndocumented: false,
+  });
 
-  app.use(
-    OpenApiValidator.middleware({
-      apiSpec: spec,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
-      validateResponses: config.validateResponses ? { removeAdditional: false } : false,
-      validateSecurity: false,
-      validateFormats: true,
-      ignoreUndocumented: false,
-    }),
-  );
-
+  // One route per operation, so a request is matched once and then runs its operation's chain:
+  // - the operation is noted first, so every error (even a body the parsers refuse) is rendered in
+  //   the format its documented responses use (see error-renderer);
+  // - strings PostgreSQL cannot hold (NUL, lone surrogates) and non-finite numbers are a 400 before
+  //   anything reads them;
+  // - authentication runs before validation, so a caller without credentials learns nothing about inputs;
+  // - then openapi.yaml validates the request (and, outside production, the response), and the handler runs.
   for (const op of operations) {
-    const handler = handlers[op.operationId] as unknown as (input: unknown) => Promise<Reply<OperationId>>;
-    app[op.method](op.expressPath, async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const reply = await handler({
-          path: req.params,
-          query: req.query,
-          body: req.body,
-          auth: req.principal ?? { kind: 'none' },
-          req,
-          res,
-        });
-        if (reply.status === 'handled') return;
-        const { status, body, headers } = reply as unknown as {
-          status: number;
-          body?: unknown;
-          headers?: Record<string, string>;
-        };
-        res.set(headers ?? {});
-        if (body === undefined) res.status(status).end();
-        else res.status(status).json(body);
-      } catch (err) {
-        next(err);
-      }
-    });
+    app[op.method](
+      op.expressPath,
+      (_req: Request, res: Response, next: NextFunction) => {
+        res.locals.operation = op;
+        next();
+      },
+      ...parsers,
+      inputGuard(op),
+      authenticate(op, services),
+      ...validator,
+      handle(handlers, op.operationId),
+    );
   }
+  // What no operation matched: the validator names it (404 unknown path, 405 wrong method).
+  app.use(validator);
 
   app.use((req, _res, next) =>
     next(new Problem(404, 'not_found', 'Not found', `No route ${req.method} ${req.path}.`)),
   );
   app.use(errorRenderer(spec, config.production));
   return app;
+}
+
+function handle(handlers: Handlers, operationId: OperationId) {
+  const handler = handlers[operationId] as unknown as (input: unknown) => Promise<Reply<OperationId>>;
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const reply = await handler({
+        path: req.params,
+        query: req.query,
+        body: req.body,
+        auth: req.principal ?? { kind: 'none' },
+        req,
+        res,
+      });
+      if (reply.status === 'handled') return;
+      const { status, body, headers } = reply as unknown as {
+        status: number;
+        body?: unknown;
+        headers?: Record<string, string>;
+      };
+      res.set(headers ?? {});
+      if (body === undefined) res.status(status).end();
+      else res.status(status).json(body);
+    } catch (err) {
+      next(err);
+    }
+  };
 }
 
 function baseHeaders(_req: Request, res: Response, next: NextFunction) {
