@@ -95,6 +95,41 @@ function fakeIdPath(specPath) {
   return specPath.replace(/\{([^}]+)\}/, (_, name) => FAKE_ID[name] ?? 'x_0000000000');
 }
 
+const WEBHOOK_OPS = new Set([
+  'createWebhookEndpoint',
+  'updateWebhookEndpoint',
+  'sendTestWebhook',
+  'recoverWebhookDeliveries',
+  'resendWebhookDelivery',
+]);
+const disableEndpoint = (endpointId) =>
+  call('PATCH', `/api/v1/partner/webhook-endpoints/${endpointId}`, partnerHeaders(), { enabled: false });
+
+/** 422: a URL the SSRF rules refuse, or a recovery window in the future. */
+async function prepareWebhookRefusal(t, op, specPath) {
+  if (op === 'createWebhookEndpoint')
+    return setJson(t, { url: 'http://partner.test/plain-http', events: ['points.deducted'] });
+  setPath(t, pathWithId(specPath, (await newEndpoint()).endpointId));
+  if (op === 'updateWebhookEndpoint') return setJson(t, { url: 'https://169.254.169.254/latest/meta-data' });
+  return setJson(t, { since: '2999-01-01T00:00:00.000Z' });
+}
+
+/** 409: the endpoint (of the delivery) is disabled. */
+async function prepareWebhookConflict(t, op, specPath) {
+  const ep = await newEndpoint();
+  if (op === 'resendWebhookDelivery') {
+    const delivery = await call(
+      'POST',
+      `/api/v1/partner/webhook-endpoints/${ep.endpointId}/test`,
+      partnerHeaders(),
+    );
+    await disableEndpoint(ep.endpointId);
+    return setPath(t, pathWithId(specPath, delivery.deliveryId));
+  }
+  await disableEndpoint(ep.endpointId);
+  return setPath(t, pathWithId(specPath, ep.endpointId));
+}
+
 // Statuses that only the operation's handler can produce (a pending 501 stub never reaches them).
 const NEEDS_HANDLER = new Set(['200', '201', '202', '204', '402', '409', '422']);
 
@@ -132,7 +167,7 @@ async function prepare(t) {
       t,
       'rate limit (6000/min) not reachable here: covered by the spec-driven suite (second server, RATE_LIMIT_PER_MINUTE=1)',
     );
-  if (status === '409' && op !== 'cancelSubscription')
+  if (status === '409' && op !== 'cancelSubscription' && !WEBHOOK_OPS.has(op))
     return skip(
       t,
       'needs an idempotency key held in flight: covered by the spec-driven suite (advisory lock held from a second connection)',
@@ -194,6 +229,7 @@ async function prepare(t) {
       setHeader(t, 'Content-Type', 'text/plain');
       return;
     case '422':
+      if (WEBHOOK_OPS.has(op)) return prepareWebhookRefusal(t, op, specPath);
       if (op === 'refundTransaction') {
         const d = await deduct(seed.users.main, 3);
         setPath(t, pathWithId(specPath, d.transactionId));
@@ -206,6 +242,7 @@ async function prepare(t) {
       }
       return;
     case '409': {
+      if (WEBHOOK_OPS.has(op)) return prepareWebhookConflict(t, op, specPath);
       // cancelSubscription: a subscription that has already ended.
       const sub = await newSubscription();
       await call(
@@ -240,7 +277,10 @@ async function prepareSuccess(t, op, specPath) {
     case 'updateWebhookEndpoint':
     case 'deleteWebhookEndpoint':
     case 'sendTestWebhook':
+    case 'rotateWebhookSecret':
+    case 'recoverWebhookDeliveries':
       return setPath(t, pathWithId(specPath, (await newEndpoint()).endpointId));
+    case 'getWebhookDelivery':
     case 'resendWebhookDelivery': {
       const ep = await newEndpoint();
       const delivery = await call(

@@ -279,14 +279,28 @@ async function newSubscription(): Promise<string> {
   const res = await send(await userReq('POST', '/api/v1/subscriptions', { planName: 'Contract', amount: 1 }));
   return (await ok<{ subscriptionId: string }>(res)).subscriptionId;
 }
-async function newEndpoint(): Promise<string> {
+/**
+ * A webhook endpoint of the contract partner (disabled when `enabled` is false). Its host is a
+ * reserved name our resolver never sends to DNS, so deliveries to it fail at once, talking to no one.
+ */
+async function newEndpoint(enabled = true): Promise<string> {
   const res = await send(
     partnerReq('POST', '/api/v1/partner/webhook-endpoints', {
       url: 'https://partner.test/hooks',
       events: ['points.deducted'],
     }),
   );
-  return (await ok<{ endpointId: string }>(res)).endpointId;
+  const { endpointId } = await ok<{ endpointId: string }>(res);
+  if (!enabled)
+    await ok(
+      await send(partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${endpointId}`, { enabled: false })),
+    );
+  return endpointId;
+}
+/** A queued delivery (a test event) to a fresh endpoint. */
+async function newDelivery(): Promise<string> {
+  const res = await send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/test`));
+  return (await ok<{ deliveryId: string }>(res)).deliveryId;
 }
 
 const oauthBody = (headers: Record<string, string>, body: Record<string, string>, form = false): Req => ({
@@ -470,6 +484,13 @@ const drivers: Drivers = {
           events: ['points.deducted'],
         }),
       ),
+    '422': async () =>
+      send(
+        partnerReq('POST', '/api/v1/partner/webhook-endpoints', {
+          url: 'http://partner.test/plain-http',
+          events: ['points.deducted'],
+        }),
+      ),
   },
   getWebhookEndpoint: {
     ...common('partner', async () => partnerReq('GET', `/api/v1/partner/webhook-endpoints/${FAKE.we}`), {
@@ -492,6 +513,12 @@ const drivers: Drivers = {
       ),
     '404': async () =>
       send(partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${FAKE.we}`, { enabled: true })),
+    '422': async () =>
+      send(
+        partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}`, {
+          url: 'https://169.254.169.254/latest/meta-data',
+        }),
+      ),
   },
   deleteWebhookEndpoint: {
     ...common('partner', async () => partnerReq('DELETE', `/api/v1/partner/webhook-endpoints/${FAKE.we}`), {
@@ -499,6 +526,16 @@ const drivers: Drivers = {
     }),
     '204': async () => send(partnerReq('DELETE', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}`)),
     '404': async () => send(partnerReq('DELETE', `/api/v1/partner/webhook-endpoints/${FAKE.we}`)),
+  },
+  rotateWebhookSecret: {
+    ...common(
+      'partner',
+      async () => partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/rotate-secret`),
+      { badPath: '/api/v1/partner/webhook-endpoints/not-an-id/rotate-secret' },
+    ),
+    '200': async () =>
+      send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/rotate-secret`)),
+    '404': async () => send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/rotate-secret`)),
   },
   sendTestWebhook: {
     ...common(
@@ -511,10 +548,60 @@ const drivers: Drivers = {
     '202': async () =>
       send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/test`)),
     '404': async () => send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/test`)),
+    '409': async () =>
+      send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint(false)}/test`)),
+  },
+  recoverWebhookDeliveries: {
+    ...common(
+      'partner',
+      async () =>
+        partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/recover`, {
+          since: '2026-01-01T00:00:00.000Z',
+        }),
+      { badPath: '/api/v1/partner/webhook-endpoints/not-an-id/recover' },
+    ),
+    '202': async () =>
+      send(
+        partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/recover`, {
+          since: new Date(t.clock.now().getTime() - 3_600_000).toISOString(),
+        }),
+      ),
+    '404': async () =>
+      send(
+        partnerReq('POST', `/api/v1/partner/webhook-endpoints/${FAKE.we}/recover`, {
+          since: '2026-01-01T00:00:00.000Z',
+        }),
+      ),
+    '409': async () =>
+      send(
+        partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint(false)}/recover`, {
+          since: '2026-01-01T00:00:00.000Z',
+        }),
+      ),
+    '422': async () =>
+      send(
+        partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/recover`, {
+          since: new Date(t.clock.now().getTime() + 3_600_000).toISOString(),
+        }),
+      ),
   },
   listWebhookDeliveries: {
     ...common('partner', async () => partnerReq('GET', '/api/v1/partner/webhook-deliveries?limit=5')),
-    '200': async () => send(partnerReq('GET', '/api/v1/partner/webhook-deliveries?limit=5')),
+    '200': async () => {
+      await newDelivery();
+      return send(partnerReq('GET', '/api/v1/partner/webhook-deliveries?limit=5'));
+    },
+  },
+  getWebhookDelivery: {
+    ...common('partner', async () => partnerReq('GET', `/api/v1/partner/webhook-deliveries/${FAKE.wd}`), {
+      badPath: '/api/v1/partner/webhook-deliveries/not-an-id',
+    }),
+    '200': async () => {
+      const id = await newDelivery();
+      await t.drainJobs(); // one attempt (refused: a reserved name is never resolved), so the log has one
+      return send(partnerReq('GET', `/api/v1/partner/webhook-deliveries/${id}`));
+    },
+    '404': async () => send(partnerReq('GET', `/api/v1/partner/webhook-deliveries/${FAKE.wd}`)),
   },
   resendWebhookDelivery: {
     ...common(
@@ -524,13 +611,21 @@ const drivers: Drivers = {
         badPath: '/api/v1/partner/webhook-deliveries/not-an-id/resend',
       },
     ),
-    '202': async () => {
+    '202': async () =>
+      send(partnerReq('POST', `/api/v1/partner/webhook-deliveries/${await newDelivery()}/resend`)),
+    '404': async () => send(partnerReq('POST', `/api/v1/partner/webhook-deliveries/${FAKE.wd}/resend`)),
+    '409': async () => {
+      const endpointId = await newEndpoint();
       const test = await ok<{ deliveryId: string }>(
-        await send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${await newEndpoint()}/test`)),
+        await send(partnerReq('POST', `/api/v1/partner/webhook-endpoints/${endpointId}/test`)),
+      );
+      await ok(
+        await send(
+          partnerReq('PATCH', `/api/v1/partner/webhook-endpoints/${endpointId}`, { enabled: false }),
+        ),
       );
       return send(partnerReq('POST', `/api/v1/partner/webhook-deliveries/${test.deliveryId}/resend`));
     },
-    '404': async () => send(partnerReq('POST', `/api/v1/partner/webhook-deliveries/${FAKE.wd}/resend`)),
   },
   authorize: {
     '200': () => send({ method: 'GET', path: authorizeQuery({}) }),

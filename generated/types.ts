@@ -38,9 +38,12 @@ export interface paths {
          * Deduct points from the user's balance
          * @description Atomically deducts `amount` points and records a ledger transaction. The balance never goes
          *     negative: when the user has fewer points than `amount`, nothing changes and the answer is
-         *     `402 insufficient_points`. A `points.deducted` webhook event is queued in the same
-         *     transaction; `webhookDelivered` is `true` when at least one of your enabled webhook endpoints
-         *     subscribes to that event (delivery itself is asynchronous, retried and logged).
+         *     `402 insufficient_points`. A `points.deducted` webhook event is recorded in the same
+         *     transaction, and its first delivery attempt starts as soon as the deduction is committed:
+         *     the response waits for it at most 2 seconds. `webhookDelivered` is `true` only when every
+         *     endpoint of yours that subscribes to `points.deducted` answered 2xx within that wait; it is
+         *     `false` at once when none subscribes, and `false` when one failed or was slower (delivery
+         *     then continues on the retry schedule). An idempotent replay returns the first response.
          */
         post: operations["deductPoints"];
         delete?: never;
@@ -374,12 +377,46 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List your webhook endpoints */
+        /**
+         * List your webhook endpoints
+         * @description Every endpoint you registered and have not deleted, oldest first, with its state. Secrets are never shown here.
+         */
         get: operations["listWebhookEndpoints"];
         put?: never;
         /**
          * Register a webhook endpoint
-         * @description Registers a URL that receives the event types in `events` (the Event Filter). The signing secret is shown only in this response.
+         * @description Registers a URL that receives the event types in `events` (the Event Filter: a non-empty
+         *     subset of the event types). The signing secret is shown only in this response (and after a
+         *     rotation); store it to verify signatures.
+         *
+         *     **URL rules.** `https` only (plain `http` is accepted for loopback addresses on development
+         *     servers only), no user name or password, at most 2000 characters. The host's addresses are
+         *     checked again every time we connect: private, loopback, link-local, CGNAT, multicast and
+         *     cloud metadata addresses are never contacted, and redirects are never followed. At most 20
+         *     endpoints per partner.
+         *
+         *     **Delivery.** Every event is POSTed as JSON (`content-type: application/json`) in the
+         *     Standard Webhooks format. Any 2xx within 15 seconds acknowledges it; anything else
+         *     (including a 3xx redirect or a timeout) is a failure. Delivery is *at least once*: the same
+         *     event can arrive more than once, so deduplicate by the `webhook-id` header (the event's id,
+         *     the same on every retry and resend). Events are *not* guaranteed to arrive in order; use
+         *     each event's `timestamp`.
+         *
+         *     **Retries.** After a failure we retry on this schedule (each delay ±20 % jitter): 5 seconds,
+         *     5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours, 10 hours, so 8 attempts over about 28
+         *     hours; then the delivery is `failed` (resend it, or `recover` the endpoint). A `429` or
+         *     `503` with `Retry-After` is not retried before that many seconds (at least 60).
+         *
+         *     **Disabling.** An endpoint is disabled at once when it answers `410 Gone`, and when every
+         *     attempt to it has failed for 5 days (no success since the first failure 5 or more days
+         *     ago). `disabledReason` says why. A disabled endpoint receives nothing; its events are
+         *     logged as `failed` deliveries, which `recover` resends once you enable it again.
+         *
+         *     **Signatures.** `webhook-signature` is `v1,` + base64 HMAC-SHA256 of
+         *     `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of your
+         *     `whsec_` secret. For 24 hours after a rotation the header carries two space-separated
+         *     signatures (new secret first, then the old one); accept the request if any matches. Reject
+         *     timestamps more than 5 minutes from your clock. Any Standard Webhooks library verifies this.
          */
         post: operations["createWebhookEndpoint"];
         delete?: never;
@@ -403,8 +440,31 @@ export interface paths {
         delete: operations["deleteWebhookEndpoint"];
         options?: never;
         head?: never;
-        /** Change a webhook endpoint's URL, event filter or state */
+        /**
+         * Change a webhook endpoint's URL, event filter or state
+         * @description Changes only the fields sent. `enabled` true re-enables an endpoint we disabled (clearing `disabledReason` and the failure streak); `enabled` false disables it (`disabledReason` becomes `manual`) and its pending deliveries become `failed`. A new `url` follows the same rules as on registration.
+         */
         patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/api/v1/partner/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an endpoint's signing secret
+         * @description Issues a new `whsec_` signing secret, shown only in this response. For the next 24 hours every delivery is signed with both the new and the previous secret (two space-separated signatures in `webhook-signature`), so you can deploy the new secret without dropping events; after that only the new one signs. Rotating again within the 24 hours retires the oldest secret at once.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/partner/webhook-endpoints/{endpointId}/test": {
@@ -418,9 +478,29 @@ export interface paths {
         put?: never;
         /**
          * Send a test event to an endpoint
-         * @description Queues a `test.ping` event for this endpoint only, delivered and logged like any other.
+         * @description Queues a `test.ping` event for this endpoint only (whatever its event filter), delivered, retried and logged like any other.
          */
         post: operations["sendTestWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/partner/webhook-endpoints/{endpointId}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend every failed delivery of an endpoint since a time
+         * @description For each event whose delivery to this endpoint failed (including events logged while it was disabled) and was created at or after `since` (and before `until`, when given), queues one new delivery of the same event (same `webhook-id`). Events that were delivered, or are still pending, are not sent again. The endpoint must be enabled.
+         */
+        post: operations["recoverWebhookDeliveries"];
         delete?: never;
         options?: never;
         head?: never;
@@ -436,9 +516,26 @@ export interface paths {
         };
         /**
          * The delivery log
-         * @description Every delivery attempt series of your events, newest first, with cursor pagination.
+         * @description Every delivery of your events to your (not deleted) endpoints, newest first, with cursor pagination. Each delivery carries a summary of its attempts; `getWebhookDelivery` shows every attempt (time, status code, latency, error and the first 1 KiB of your response).
          */
         get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/partner/webhook-deliveries/{deliveryId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One delivery with every attempt */
+        get: operations["getWebhookDelivery"];
         put?: never;
         post?: never;
         delete?: never;
@@ -458,7 +555,7 @@ export interface paths {
         put?: never;
         /**
          * Resend one delivery
-         * @description Queues the same event (same `webhook-id`, so your receiver can deduplicate) for another delivery to the same endpoint.
+         * @description Queues the same event (same `webhook-id`, so your receiver can deduplicate) for another delivery to the same endpoint, with a fresh retry schedule. The endpoint must be enabled.
          */
         post: operations["resendWebhookDelivery"];
         delete?: never;
@@ -472,7 +569,14 @@ export interface webhooks {
     "token.revoked": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -492,7 +596,14 @@ export interface webhooks {
     "token.expiring": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -512,7 +623,14 @@ export interface webhooks {
     "points.deducted": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -529,7 +647,14 @@ export interface webhooks {
     "points.refunded": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -546,7 +671,14 @@ export interface webhooks {
     "subscription.created": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -566,7 +698,14 @@ export interface webhooks {
     "subscription.renewed": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -586,7 +725,14 @@ export interface webhooks {
     "subscription.payment_failed": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -606,7 +752,14 @@ export interface webhooks {
     "subscription.canceled": {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -617,6 +770,33 @@ export interface webhooks {
          * @description Sent when the subscription actually ends (`endedAt`), once; canceled now, at the end of its period, by the user in their wallet, or after the last failed retry.
          */
         post: operations["onSubscriptionCanceled"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "test.ping": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A test event you asked for
+         * @description Sent only by `sendTestWebhook`, to the one endpoint named, whatever its event filter; delivered, retried and logged like any other event.
+         */
+        post: operations["onTestPing"];
         delete?: never;
         options?: never;
         head?: never;
@@ -656,13 +836,19 @@ export interface components {
          *       - `idempotency_key_reused` (422): The idempotency key was used before with different parameters.
          *       - `not_refundable` (422): Only deductions can be refunded.
          *       - `refund_exceeds_deduction` (422): The refund is more than what is left of the deduction.
+         *       - `webhook_endpoint_not_found` (404): No such webhook endpoint among yours (deleted and other partners' endpoints included).
+         *       - `webhook_delivery_not_found` (404): No such webhook delivery to one of your endpoints.
+         *       - `webhook_endpoint_disabled` (409): The webhook endpoint is disabled; enable it before sending to it.
+         *       - `invalid_webhook_url` (422): The webhook URL is not allowed: not https (http only to loopback on development servers), carries a user name or password, or names a private, loopback, link-local or metadata address.
+         *       - `too_many_webhook_endpoints` (422): You already have the most webhook endpoints a partner may have (20).
+         *       - `invalid_time_range` (422): The time window is empty, or starts in the future.
          *       - `rate_limited` (429): Too many requests; wait `Retry-After` seconds.
          *       - `internal_error` (500): Something failed on our side; nothing was changed that you were told about.
          *       - `not_implemented` (501): The operation is specified but not available on this server yet.
          * @example insufficient_points
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "subscription_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "subscription_already_canceled" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "rate_limited" | "internal_error" | "not_implemented";
+        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "subscription_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "subscription_already_canceled" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "webhook_endpoint_disabled" | "invalid_webhook_url" | "too_many_webhook_endpoints" | "invalid_time_range" | "rate_limited" | "internal_error" | "not_implemented";
         /** @description An RFC 9457 problem details object with a stable machine-readable `code`. */
         Problem: {
             /**
@@ -804,7 +990,7 @@ export interface components {
              */
             transactionId: string;
             /**
-             * @description `true` when a `points.deducted` event was queued for at least one of your enabled webhook endpoints.
+             * @description `true` when every enabled endpoint of yours that subscribes to `points.deducted` acknowledged the event (2xx) within the response's 2-second wait; `false` when none subscribes, or one failed or was slower (delivery continues with retries).
              * @example true
              */
             webhookDelivered: boolean;
@@ -853,7 +1039,7 @@ export interface components {
              */
             refundedTransactionId: string;
             /**
-             * @description `true` when a `points.refunded` event was queued for at least one of your enabled webhook endpoints.
+             * @description `true` when every enabled endpoint of yours that subscribes to `points.refunded` acknowledged the event (2xx) within the response's 2-second wait; `false` when none subscribes, or one failed or was slower (delivery continues with retries).
              * @example true
              */
             webhookDelivered: boolean;
@@ -1418,11 +1604,17 @@ export interface components {
             rotatedAt: string;
         };
         /**
-         * @description A webhook event type.
+         * @description A webhook event type. `test.ping` is only sent by the test operation.
          * @example points.deducted
          * @enum {string}
          */
-        EventType: "token.revoked" | "token.expiring" | "points.deducted" | "points.refunded" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled";
+        EventType: "token.revoked" | "token.expiring" | "points.deducted" | "points.refunded" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "test.ping";
+        /**
+         * @description Why the endpoint is disabled: `manual` (you disabled it), `gone` (it answered 410 Gone), `failing` (every attempt failed for 5 days); null while enabled.
+         * @example null
+         * @enum {string|null}
+         */
+        EndpointDisabledReason: "manual" | "gone" | "failing" | null;
         /** @description A registered webhook receiver. */
         WebhookEndpoint: {
             /**
@@ -1436,7 +1628,7 @@ export interface components {
              * @example https://yourapp.com/webhooks/tian
              */
             url: string;
-            /** @description The event filter; only these event types are sent. */
+            /** @description The event filter; only these event types are sent (`test.ping` is sent only on request, whatever the filter). */
             events: components["schemas"]["EventType"][];
             /**
              * @description Disabled endpoints receive nothing.
@@ -1448,6 +1640,36 @@ export interface components {
              * @example Production receiver
              */
             description: string | null;
+            disabledReason: components["schemas"]["EndpointDisabledReason"];
+            /**
+             * @description What happened, in words, when we disabled it.
+             * @example null
+             */
+            disabledDetail: string | null;
+            /**
+             * Format: date-time
+             * @description When it was disabled.
+             * @example null
+             */
+            disabledAt: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last success; after 5 days of failures the endpoint is disabled.
+             * @example null
+             */
+            failingSince: string | null;
+            /**
+             * Format: date-time
+             * @description When the signing secret was last rotated.
+             * @example null
+             */
+            secretRotatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret still signs (24 hours after a rotation), or null.
+             * @example null
+             */
+            previousSecretExpiresAt: string | null;
             /**
              * Format: date-time
              * @description When it was registered.
@@ -1464,11 +1686,11 @@ export interface components {
             endpointId: string;
             /**
              * Format: uri
-             * @description Where events are POSTed.
+             * @description Where events are POSTed (https, or http on loopback for development).
              * @example https://yourapp.com/webhooks/tian
              */
             url: string;
-            /** @description The event filter. */
+            /** @description The event filter; only these event types are sent (`test.ping` is sent only on request, whatever the filter). */
             events: components["schemas"]["EventType"][];
             /**
              * @description Disabled endpoints receive nothing.
@@ -1480,6 +1702,36 @@ export interface components {
              * @example Production receiver
              */
             description: string | null;
+            disabledReason: components["schemas"]["EndpointDisabledReason"];
+            /**
+             * @description What happened, in words, when we disabled it.
+             * @example null
+             */
+            disabledDetail: string | null;
+            /**
+             * Format: date-time
+             * @description When it was disabled.
+             * @example null
+             */
+            disabledAt: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last success; after 5 days of failures the endpoint is disabled.
+             * @example null
+             */
+            failingSince: string | null;
+            /**
+             * Format: date-time
+             * @description When the signing secret was last rotated.
+             * @example null
+             */
+            secretRotatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret still signs (24 hours after a rotation), or null.
+             * @example null
+             */
+            previousSecretExpiresAt: string | null;
             /**
              * Format: date-time
              * @description When it was registered.
@@ -1487,25 +1739,25 @@ export interface components {
              */
             createdAt: string;
             /**
-             * @description The Standard Webhooks signing secret (`whsec_...`). Shown only now.
-             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             * @description The Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes). Shown only now.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJ4lLaGhqvkQ=
              */
             secret: string;
         };
         /** @description All your webhook endpoints. */
         WebhookEndpointList: {
-            /** @description The endpoints. */
+            /** @description The endpoints, oldest first. */
             data: components["schemas"]["WebhookEndpoint"][];
         };
         /** @description A new webhook endpoint. */
         CreateWebhookEndpointRequest: {
             /**
              * Format: uri
-             * @description Where to POST events.
+             * @description Where to POST events (https; http only to loopback on a development server).
              * @example https://yourapp.com/webhooks/tian
              */
             url: string;
-            /** @description Event types to receive. */
+            /** @description Event types to receive (the Event Filter). */
             events: components["schemas"]["EventType"][];
             /**
              * @description Your note.
@@ -1534,8 +1786,73 @@ export interface components {
              */
             description?: string;
         };
+        /** @description A newly issued endpoint signing secret. */
+        WebhookSecret: {
+            /**
+             * @description The endpoint.
+             * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+             */
+            endpointId: string;
+            /**
+             * @description The new `whsec_` secret. Shown only now.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJ4lLaGhqvkQ=
+             */
+            secret: string;
+            /**
+             * Format: date-time
+             * @description When it was issued.
+             * @example 2026-04-10T07:00:00.000Z
+             */
+            rotatedAt: string;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret keeps signing too.
+             * @example 2026-04-11T07:00:00.000Z
+             */
+            previousSecretExpiresAt: string;
+        };
+        /** @description Which failed deliveries to resend. */
+        RecoverWebhookDeliveriesRequest: {
+            /**
+             * Format: date-time
+             * @description Deliveries created at or after this time.
+             * @example 2026-04-10T00:00:00.000Z
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description And before this time (default now).
+             * @example 2026-04-11T00:00:00.000Z
+             */
+            until?: string;
+        };
+        /** @description What a recovery queued. */
+        WebhookRecovery: {
+            /**
+             * @description The endpoint.
+             * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+             */
+            endpointId: string;
+            /**
+             * Format: date-time
+             * @description The window's start.
+             * @example 2026-04-10T00:00:00.000Z
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description The window's end.
+             * @example 2026-04-11T00:00:00.000Z
+             */
+            until: string;
+            /**
+             * @description New deliveries queued, one per failed event.
+             * @example 3
+             */
+            queued: number;
+        };
         /**
-         * @description `pending` (queued or retrying), `succeeded` (a 2xx was received) or `failed` (gave up after the last retry).
+         * @description `pending` (queued or retrying), `succeeded` (a 2xx was received) or `failed` (gave up after the last retry, or the endpoint was disabled or deleted).
          * @example succeeded
          * @enum {string}
          */
@@ -1557,11 +1874,7 @@ export interface components {
              * @example evt_01JD3QAE5F6G7H8J9K0M1N2P3Q
              */
             eventId: string;
-            /**
-             * @description The event type.
-             * @example points.deducted
-             */
-            eventType: string;
+            eventType: components["schemas"]["EventType"];
             status: components["schemas"]["DeliveryStatus"];
             /**
              * @description Attempts made so far.
@@ -1569,18 +1882,24 @@ export interface components {
              */
             attempts: number;
             /**
-             * @description HTTP status of the last attempt.
+             * @description HTTP status of the last attempt (null when it got no response).
              * @example 200
              */
             lastStatusCode: number | null;
             /**
-             * @description Network error of the last attempt.
+             * @description Why the last attempt failed, when it got no 2xx (network error, timeout, redirect, refused address, status).
              * @example null
              */
             lastError: string | null;
             /**
              * Format: date-time
-             * @description When the next attempt is due.
+             * @description When the last attempt was made.
+             * @example 2026-04-10T07:00:01.000Z
+             */
+            lastAttemptAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (null unless pending).
              * @example null
              */
             nextAttemptAt: string | null;
@@ -1597,6 +1916,111 @@ export interface components {
              */
             createdAt: string;
         };
+        /** @description One attempt to deliver. */
+        WebhookAttempt: {
+            /**
+             * @description 1 for the first attempt of this delivery, then 2, 3...
+             * @example 1
+             */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When it was sent (its `webhook-timestamp`).
+             * @example 2026-04-10T07:00:00.000Z
+             */
+            attemptedAt: string;
+            /**
+             * @description Your endpoint's HTTP status; null when there was no response.
+             * @example 500
+             */
+            statusCode: number | null;
+            /**
+             * @description Milliseconds from sending to the response (or the failure).
+             * @example 87
+             */
+            latencyMs: number;
+            /**
+             * @description Why it failed (network error, timeout, redirect, refused address, non-2xx status); null on success.
+             * @example HTTP 500
+             */
+            error: string | null;
+            /**
+             * @description The first 1 KiB of your response body.
+             * @example Internal Server Error
+             */
+            responseBody: string | null;
+        };
+        /** @description One delivery with the event sent and every attempt. */
+        WebhookDeliveryDetail: {
+            /**
+             * @description The delivery's id.
+             * @example wd_01JD3Q9D4E5F6G7H8J9K0M1N2P
+             */
+            deliveryId: string;
+            /**
+             * @description The endpoint.
+             * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+             */
+            endpointId: string;
+            /**
+             * @description The event id, sent as `webhook-id`.
+             * @example evt_01JD3QAE5F6G7H8J9K0M1N2P3Q
+             */
+            eventId: string;
+            eventType: components["schemas"]["EventType"];
+            status: components["schemas"]["DeliveryStatus"];
+            /**
+             * @description Attempts made so far.
+             * @example 1
+             */
+            attempts: number;
+            /**
+             * @description HTTP status of the last attempt (null when it got no response).
+             * @example 200
+             */
+            lastStatusCode: number | null;
+            /**
+             * @description Why the last attempt failed, when it got no 2xx (network error, timeout, redirect, refused address, status).
+             * @example null
+             */
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description When the last attempt was made.
+             * @example 2026-04-10T07:00:01.000Z
+             */
+            lastAttemptAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (null unless pending).
+             * @example null
+             */
+            nextAttemptAt: string | null;
+            /**
+             * Format: date-time
+             * @description When a 2xx was received.
+             * @example 2026-04-10T07:00:01.000Z
+             */
+            deliveredAt: string | null;
+            /**
+             * Format: date-time
+             * @description When it was queued.
+             * @example 2026-04-10T07:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description The event body as sent.
+             * @example {
+             *       "event": "points.deducted",
+             *       "timestamp": "2026-04-10T07:00:00.000Z"
+             *     }
+             */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** @description Every attempt, oldest first. */
+            attemptLog: components["schemas"]["WebhookAttempt"][];
+        };
         /** @description One page of deliveries. */
         WebhookDeliveryList: {
             /** @description Deliveries, newest first. */
@@ -1611,6 +2035,26 @@ export interface components {
              * @example null
              */
             nextCursor: string | null;
+        };
+        /** @description `test.ping`: sent by the test operation to check your receiver. */
+        TestPingEvent: {
+            /**
+             * @description The event type.
+             * @example test.ping
+             * @enum {string}
+             */
+            event: "test.ping";
+            /**
+             * Format: date-time
+             * @description When the test was requested.
+             * @example 2026-04-10T07:00:00.000Z
+             */
+            timestamp: string;
+            /**
+             * @description The endpoint tested.
+             * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+             */
+            endpointId: string;
         };
         /** @description `token.revoked`, exactly as documented for partners. */
         TokenRevokedEvent: {
@@ -2096,6 +2540,98 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either). */
+        WebhookEndpointNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/webhook_endpoint_not_found",
+                 *       "title": "Not found",
+                 *       "status": 404,
+                 *       "code": "webhook_endpoint_not_found",
+                 *       "detail": "No webhook endpoint we_01JD3Q8C3D4E5F6G7H8J9K0M1N."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such delivery to one of your endpoints. */
+        WebhookDeliveryNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/webhook_delivery_not_found",
+                 *       "title": "Not found",
+                 *       "status": 404,
+                 *       "code": "webhook_delivery_not_found",
+                 *       "detail": "No webhook delivery wd_01JD3Q9D4E5F6G7H8J9K0M1N2P."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The endpoint cannot be saved (`invalid_webhook_url`, `too_many_webhook_endpoints`). */
+        WebhookEndpointRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/invalid_webhook_url",
+                 *       "title": "Unprocessable request",
+                 *       "status": 422,
+                 *       "code": "invalid_webhook_url",
+                 *       "detail": "Webhook URLs must use https.",
+                 *       "param": "url"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The endpoint is disabled; enable it first. */
+        WebhookEndpointDisabled: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/webhook_endpoint_disabled",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "code": "webhook_endpoint_disabled",
+                 *       "detail": "Webhook endpoint we_01JD3Q8C3D4E5F6G7H8J9K0M1N is disabled; enable it first."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The time window is empty or in the future. */
+        InvalidTimeRange: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/invalid_time_range",
+                 *       "title": "Unprocessable request",
+                 *       "status": 422,
+                 *       "code": "invalid_time_range",
+                 *       "detail": "`since` is in the future.",
+                 *       "param": "since"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description An RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`). */
         OAuthBadRequest: {
             headers: {
@@ -2174,6 +2710,12 @@ export interface components {
          * @example wd_01JD3Q9D4E5F6G7H8J9K0M1N2P
          */
         DeliveryId: string;
+        /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+        WebhookIdHeader: string;
+        /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+        WebhookTimestampHeader: string;
+        /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+        WebhookSignatureHeader: string;
     };
     requestBodies: never;
     headers: {
@@ -3049,7 +3591,6 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createWebhookEndpoint: {
@@ -3075,9 +3616,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The endpoint, with its signing secret. */
+            /** @description The endpoint, with its signing secret (shown only now). */
             201: {
                 headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3088,8 +3630,8 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["WebhookEndpointRefused"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     getWebhookEndpoint: {
@@ -3118,9 +3660,8 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["WebhookEndpointNotFound"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteWebhookEndpoint: {
@@ -3138,7 +3679,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted; pending deliveries to it are abandoned. */
+            /** @description Deleted; pending deliveries to it are abandoned and its deliveries leave the log. */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3147,9 +3688,8 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["WebhookEndpointNotFound"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     updateWebhookEndpoint: {
@@ -3190,10 +3730,41 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["WebhookEndpointNotFound"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["WebhookEndpointRefused"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookEndpointNotFound"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     sendTestWebhook: {
@@ -3222,9 +3793,51 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["WebhookEndpointNotFound"];
+            409: components["responses"]["WebhookEndpointDisabled"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
+        };
+    };
+    recoverWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example we_01JD3Q8C3D4E5F6G7H8J9K0M1N
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "since": "2026-04-10T00:00:00.000Z"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RecoverWebhookDeliveriesRequest"];
+            };
+        };
+        responses: {
+            /** @description The new deliveries are queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRecovery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookEndpointNotFound"];
+            409: components["responses"]["WebhookEndpointDisabled"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["InvalidTimeRange"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     listWebhookDeliveries: {
@@ -3264,7 +3877,36 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
+        };
+    };
+    getWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The delivery's id.
+                 * @example wd_01JD3Q9D4E5F6G7H8J9K0M1N2P
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, its event and its attempts, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookDeliveryNotFound"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     resendWebhookDelivery: {
@@ -3293,15 +3935,22 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
+            404: components["responses"]["WebhookDeliveryNotFound"];
+            409: components["responses"]["WebhookEndpointDisabled"];
             429: components["responses"]["TooManyRequests"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     onTokenRevoked: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3323,7 +3972,14 @@ export interface operations {
     onTokenExpiring: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3345,7 +4001,14 @@ export interface operations {
     onPointsDeducted: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3367,7 +4030,14 @@ export interface operations {
     onPointsRefunded: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3389,7 +4059,14 @@ export interface operations {
     onSubscriptionCreated: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3411,7 +4088,14 @@ export interface operations {
     onSubscriptionRenewed: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3433,7 +4117,14 @@ export interface operations {
     onSubscriptionPaymentFailed: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3455,13 +4146,49 @@ export interface operations {
     onSubscriptionCanceled: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SubscriptionEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onTestPing: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it. */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /** @description When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock. */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation). */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestPingEvent"];
             };
         };
         responses: {

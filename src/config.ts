@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** Every setting the server reads, with its default. Env vars only; nothing else is read. */
@@ -59,6 +60,17 @@ const schema = z.object({
   ),
   /** The From address of the wallet's emails. */
   MAIL_FROM: z.string().default('askTIAN Wallet <wallet@localhost>'),
+  /**
+   * 32 bytes, base64: encrypts webhook signing secrets at rest (AES-256-GCM). Required in production;
+   * elsewhere a fixed development key is used when unset. Changing it makes existing secrets unreadable.
+   */
+  WEBHOOK_SECRET_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  /** How long one webhook attempt may take (connect, headers and body) before it counts as failed. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(15_000),
+  /** How long a deduct or refund response waits for its webhook's first attempt (`webhookDelivered`). */
+  WEBHOOK_DELIVERED_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
+  /** Development: webhook URLs may be plain http and reach loopback. Default on, except in production. */
+  WEBHOOK_ALLOW_HTTP_LOCALHOST: z.enum(['true', 'false']).optional(),
 });
 
 export type Config = {
@@ -78,6 +90,13 @@ export type Config = {
   /** undefined: email is off. */
   smtpUrl: string | undefined;
   mailFrom: string;
+  webhooks: {
+    /** The AES-256-GCM key for signing secrets at rest. */
+    secretKey: Buffer;
+    timeoutMs: number;
+    deliveredWaitMs: number;
+    allowHttpLocalhost: boolean;
+  };
   jobConcurrency: number;
   jobPollIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -119,11 +138,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionSecret: e.SESSION_SECRET,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
+    webhooks: {
+      secretKey: webhookSecretKey(e.WEBHOOK_SECRET_KEY, production),
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      deliveredWaitMs: e.WEBHOOK_DELIVERED_WAIT_MS,
+      allowHttpLocalhost: allowHttpLocalhost(e.WEBHOOK_ALLOW_HTTP_LOCALHOST, production),
+    },
     jobConcurrency: e.JOB_CONCURRENCY,
     jobPollIntervalMs: e.JOB_POLL_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     subscriptionRetryDays: e.SUBSCRIPTION_RETRY_DAYS,
   };
+}
+
+/** Outside production, when WEBHOOK_SECRET_KEY is unset: fixed, so a restart can still read secrets. */
+const DEVELOPMENT_WEBHOOK_KEY = createHash('sha256')
+  .update('tian-points development webhook secret key; never used in production')
+  .digest();
+
+/** The webhook secret key: required in production, a fixed development key elsewhere. */
+function webhookSecretKey(value: string | undefined, production: boolean): Buffer {
+  if (value === undefined) {
+    if (production) {
+      throw new Error(
+        'Invalid configuration:\n  WEBHOOK_SECRET_KEY: production (NODE_ENV=production) needs a 32-byte base64 key (e.g. `openssl rand -base64 32`) to encrypt webhook signing secrets',
+      );
+    }
+    return DEVELOPMENT_WEBHOOK_KEY;
+  }
+  const key = Buffer.from(value, 'base64');
+  if (!/^[A-Za-z0-9+/]{43}=?$/.test(value) || key.length !== 32) {
+    throw new Error('Invalid configuration:\n  WEBHOOK_SECRET_KEY: must be exactly 32 bytes, base64-encoded');
+  }
+  return key;
+}
+
+/** Plain http to loopback is a development convenience; production refuses it outright. */
+function allowHttpLocalhost(value: 'true' | 'false' | undefined, production: boolean): boolean {
+  if (production && value === 'true') {
+    throw new Error(
+      'Invalid configuration:\n  WEBHOOK_ALLOW_HTTP_LOCALHOST: cannot be true in production (webhooks go to https public addresses only)',
+    );
+  }
+  return value === undefined ? !production : value === 'true';
 }
 
 function parseTrustProxy(v: string): boolean | number | string {

@@ -11,6 +11,9 @@ import { NotificationsService } from './notifications/service.js';
 import { OAuthService } from './oauth2/service.js';
 import { PointsService } from './points/points.js';
 import { SubscriptionsService } from './subscriptions/service.js';
+import { buildWebhooks } from './webhooks/build.js';
+import type { WebhookDelivery } from './webhooks/delivery.js';
+import type { WebhookService } from './webhooks/service.js';
 
 /** Every service, built once (composition root); handlers, pages and jobs receive what they need from it. */
 export type Services = {
@@ -29,6 +32,10 @@ export type Services = {
   notifications: NotificationsService;
   /** Outgoing email; undefined when SMTP_URL is not set (email off). */
   mailer: Mailer | undefined;
+  /** The partner webhook API (endpoints, secrets, delivery log). */
+  webhooks: WebhookService;
+  /** Sends webhook deliveries: in-process first attempts, the delivery job, the retry scanner. */
+  webhookDelivery: WebhookDelivery;
 };
 
 export type ContainerOptions = { clock?: Clock; db?: Database };
@@ -38,17 +45,21 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
   const clock = opts.clock ?? systemClock;
   const db = opts.db ?? (await Database.open({ url: config.databaseUrl, dataDir: config.dataDir }));
   await db.migrate();
-  const jobsPool = new pg.Pool(db.poolConfig(db.kind === 'embedded' ? 2 : config.jobConcurrency + 2));
-  // An idle client that loses its connection must not crash the process; the next query reconnects.
-  jobsPool.on('error', (err) => console.error('[jobs] database connection lost:', err.message));
+  // One more connection than jobs at once: graphile-worker keeps one for LISTEN (a wake-up hint).
+  const jobsPool = new pg.Pool(db.poolConfig(jobConcurrency(config, db) + 1));
+  // A client that loses its connection must not crash the process; the next query reconnects.
+  const lost = (err: Error) => console.error('[jobs] database connection lost:', err.message);
+  jobsPool.on('error', lost);
+  jobsPool.on('connect', (client) => client.on('error', lost));
   await migrateJobs(jobsPool);
   const oauth = new OAuthService(db, clock);
+  const { webhooks, webhookDelivery } = buildWebhooks(config, db, clock);
   return {
     config,
     db,
     clock,
     privy: new PrivyVerifier(config.privy, clock),
-    points: new PointsService(db, clock),
+    points: new PointsService(db, clock, webhookDelivery, config.webhooks.deliveredWaitMs),
     subscriptions: new SubscriptionsService(db, clock),
     oauth,
     bearer: oauth,
@@ -60,11 +71,22 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     jobsPool,
     notifications: new NotificationsService(db, clock),
     mailer: smtpMailer(config),
+    webhooks,
+    webhookDelivery,
   };
+}
+
+/**
+ * Jobs run at once in this process. On the embedded database every connection takes turns on its
+ * one session, so more than one job at a time would only queue.
+ */
+export function jobConcurrency(config: Config, db: Database): number {
+  return db.kind === 'embedded' ? 1 : config.jobConcurrency;
 }
 
 /** Releases what the container opened (the database only when it opened it). */
 export async function closeContainer(s: Services, opts: ContainerOptions = {}): Promise<void> {
+  await s.webhookDelivery.close();
   await s.jobsPool.end();
   s.mailer?.close();
   if (!opts.db) await s.db.close();

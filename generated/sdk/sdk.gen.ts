@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AuthorizeData, AuthorizeErrors, AuthorizeResponses, CancelSubscriptionData, CancelSubscriptionErrors, CancelSubscriptionResponses, CreateSubscriptionData, CreateSubscriptionErrors, CreateSubscriptionResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeductPointsData, DeductPointsErrors, DeductPointsResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAuthorizationServerMetadataData, GetAuthorizationServerMetadataResponses, GetBalanceData, GetBalanceErrors, GetBalanceResponses, GetPartnerData, GetPartnerErrors, GetPartnerResponses, GetSubscriptionData, GetSubscriptionErrors, GetSubscriptionResponses, GetTokenInfoData, GetTokenInfoErrors, GetTokenInfoResponses, GetTransactionData, GetTransactionErrors, GetTransactionResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, IntrospectTokenData, IntrospectTokenErrors, IntrospectTokenResponses, ListSubscriptionsData, ListSubscriptionsErrors, ListSubscriptionsResponses, ListTransactionsData, ListTransactionsErrors, ListTransactionsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, RefundTransactionData, RefundTransactionErrors, RefundTransactionResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RevokeTokenData, RevokeTokenErrors, RevokeTokenResponses, RotateClientSecretData, RotateClientSecretErrors, RotateClientSecretResponses, SendTestWebhookData, SendTestWebhookErrors, SendTestWebhookResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses } from './types.gen.js';
+import type { AuthorizeData, AuthorizeErrors, AuthorizeResponses, CancelSubscriptionData, CancelSubscriptionErrors, CancelSubscriptionResponses, CreateSubscriptionData, CreateSubscriptionErrors, CreateSubscriptionResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeductPointsData, DeductPointsErrors, DeductPointsResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAuthorizationServerMetadataData, GetAuthorizationServerMetadataResponses, GetBalanceData, GetBalanceErrors, GetBalanceResponses, GetPartnerData, GetPartnerErrors, GetPartnerResponses, GetSubscriptionData, GetSubscriptionErrors, GetSubscriptionResponses, GetTokenInfoData, GetTokenInfoErrors, GetTokenInfoResponses, GetTransactionData, GetTransactionErrors, GetTransactionResponses, GetWebhookDeliveryData, GetWebhookDeliveryErrors, GetWebhookDeliveryResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, IntrospectTokenData, IntrospectTokenErrors, IntrospectTokenResponses, ListSubscriptionsData, ListSubscriptionsErrors, ListSubscriptionsResponses, ListTransactionsData, ListTransactionsErrors, ListTransactionsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, RecoverWebhookDeliveriesData, RecoverWebhookDeliveriesErrors, RecoverWebhookDeliveriesResponses, RefundTransactionData, RefundTransactionErrors, RefundTransactionResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RevokeTokenData, RevokeTokenErrors, RevokeTokenResponses, RotateClientSecretData, RotateClientSecretErrors, RotateClientSecretResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, SendTestWebhookData, SendTestWebhookErrors, SendTestWebhookResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -40,9 +40,12 @@ export const getBalance = <ThrowOnError extends boolean = false>(options?: Optio
  *
  * Atomically deducts `amount` points and records a ledger transaction. The balance never goes
  * negative: when the user has fewer points than `amount`, nothing changes and the answer is
- * `402 insufficient_points`. A `points.deducted` webhook event is queued in the same
- * transaction; `webhookDelivered` is `true` when at least one of your enabled webhook endpoints
- * subscribes to that event (delivery itself is asynchronous, retried and logged).
+ * `402 insufficient_points`. A `points.deducted` webhook event is recorded in the same
+ * transaction, and its first delivery attempt starts as soon as the deduction is committed:
+ * the response waits for it at most 2 seconds. `webhookDelivered` is `true` only when every
+ * endpoint of yours that subscribes to `points.deducted` answered 2xx within that wait; it is
+ * `false` at once when none subscribes, and `false` when one failed or was slower (delivery
+ * then continues on the retry schedule). An idempotent replay returns the first response.
  *
  */
 export const deductPoints = <ThrowOnError extends boolean = false>(options: Options<DeductPointsData, ThrowOnError>) => (options.client ?? client).post<DeductPointsResponses, DeductPointsErrors, ThrowOnError>({
@@ -316,6 +319,8 @@ export const rotateClientSecret = <ThrowOnError extends boolean = false>(options
 
 /**
  * List your webhook endpoints
+ *
+ * Every endpoint you registered and have not deleted, oldest first, with its state. Secrets are never shown here.
  */
 export const listWebhookEndpoints = <ThrowOnError extends boolean = false>(options?: Options<ListWebhookEndpointsData, ThrowOnError>) => (options?.client ?? client).get<ListWebhookEndpointsResponses, ListWebhookEndpointsErrors, ThrowOnError>({
     security: [{ name: 'X-API-Key', type: 'apiKey' }],
@@ -326,7 +331,39 @@ export const listWebhookEndpoints = <ThrowOnError extends boolean = false>(optio
 /**
  * Register a webhook endpoint
  *
- * Registers a URL that receives the event types in `events` (the Event Filter). The signing secret is shown only in this response.
+ * Registers a URL that receives the event types in `events` (the Event Filter: a non-empty
+ * subset of the event types). The signing secret is shown only in this response (and after a
+ * rotation); store it to verify signatures.
+ *
+ * **URL rules.** `https` only (plain `http` is accepted for loopback addresses on development
+ * servers only), no user name or password, at most 2000 characters. The host's addresses are
+ * checked again every time we connect: private, loopback, link-local, CGNAT, multicast and
+ * cloud metadata addresses are never contacted, and redirects are never followed. At most 20
+ * endpoints per partner.
+ *
+ * **Delivery.** Every event is POSTed as JSON (`content-type: application/json`) in the
+ * Standard Webhooks format. Any 2xx within 15 seconds acknowledges it; anything else
+ * (including a 3xx redirect or a timeout) is a failure. Delivery is *at least once*: the same
+ * event can arrive more than once, so deduplicate by the `webhook-id` header (the event's id,
+ * the same on every retry and resend). Events are *not* guaranteed to arrive in order; use
+ * each event's `timestamp`.
+ *
+ * **Retries.** After a failure we retry on this schedule (each delay ±20 % jitter): 5 seconds,
+ * 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours, 10 hours, so 8 attempts over about 28
+ * hours; then the delivery is `failed` (resend it, or `recover` the endpoint). A `429` or
+ * `503` with `Retry-After` is not retried before that many seconds (at least 60).
+ *
+ * **Disabling.** An endpoint is disabled at once when it answers `410 Gone`, and when every
+ * attempt to it has failed for 5 days (no success since the first failure 5 or more days
+ * ago). `disabledReason` says why. A disabled endpoint receives nothing; its events are
+ * logged as `failed` deliveries, which `recover` resends once you enable it again.
+ *
+ * **Signatures.** `webhook-signature` is `v1,` + base64 HMAC-SHA256 of
+ * `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of your
+ * `whsec_` secret. For 24 hours after a rotation the header carries two space-separated
+ * signatures (new secret first, then the old one); accept the request if any matches. Reject
+ * timestamps more than 5 minutes from your clock. Any Standard Webhooks library verifies this.
+ *
  */
 export const createWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<CreateWebhookEndpointData, ThrowOnError>) => (options.client ?? client).post<CreateWebhookEndpointResponses, CreateWebhookEndpointErrors, ThrowOnError>({
     security: [{ name: 'X-API-Key', type: 'apiKey' }],
@@ -358,6 +395,8 @@ export const getWebhookEndpoint = <ThrowOnError extends boolean = false>(options
 
 /**
  * Change a webhook endpoint's URL, event filter or state
+ *
+ * Changes only the fields sent. `enabled` true re-enables an endpoint we disabled (clearing `disabledReason` and the failure streak); `enabled` false disables it (`disabledReason` becomes `manual`) and its pending deliveries become `failed`. A new `url` follows the same rules as on registration.
  */
 export const updateWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<UpdateWebhookEndpointData, ThrowOnError>) => (options.client ?? client).patch<UpdateWebhookEndpointResponses, UpdateWebhookEndpointErrors, ThrowOnError>({
     security: [{ name: 'X-API-Key', type: 'apiKey' }],
@@ -370,9 +409,20 @@ export const updateWebhookEndpoint = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
+ * Rotate an endpoint's signing secret
+ *
+ * Issues a new `whsec_` signing secret, shown only in this response. For the next 24 hours every delivery is signed with both the new and the previous secret (two space-separated signatures in `webhook-signature`), so you can deploy the new secret without dropping events; after that only the new one signs. Rotating again within the 24 hours retires the oldest secret at once.
+ */
+export const rotateWebhookSecret = <ThrowOnError extends boolean = false>(options: Options<RotateWebhookSecretData, ThrowOnError>) => (options.client ?? client).post<RotateWebhookSecretResponses, RotateWebhookSecretErrors, ThrowOnError>({
+    security: [{ name: 'X-API-Key', type: 'apiKey' }],
+    url: '/api/v1/partner/webhook-endpoints/{endpointId}/rotate-secret',
+    ...options
+});
+
+/**
  * Send a test event to an endpoint
  *
- * Queues a `test.ping` event for this endpoint only, delivered and logged like any other.
+ * Queues a `test.ping` event for this endpoint only (whatever its event filter), delivered, retried and logged like any other.
  */
 export const sendTestWebhook = <ThrowOnError extends boolean = false>(options: Options<SendTestWebhookData, ThrowOnError>) => (options.client ?? client).post<SendTestWebhookResponses, SendTestWebhookErrors, ThrowOnError>({
     security: [{ name: 'X-API-Key', type: 'apiKey' }],
@@ -381,9 +431,24 @@ export const sendTestWebhook = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
+ * Resend every failed delivery of an endpoint since a time
+ *
+ * For each event whose delivery to this endpoint failed (including events logged while it was disabled) and was created at or after `since` (and before `until`, when given), queues one new delivery of the same event (same `webhook-id`). Events that were delivered, or are still pending, are not sent again. The endpoint must be enabled.
+ */
+export const recoverWebhookDeliveries = <ThrowOnError extends boolean = false>(options: Options<RecoverWebhookDeliveriesData, ThrowOnError>) => (options.client ?? client).post<RecoverWebhookDeliveriesResponses, RecoverWebhookDeliveriesErrors, ThrowOnError>({
+    security: [{ name: 'X-API-Key', type: 'apiKey' }],
+    url: '/api/v1/partner/webhook-endpoints/{endpointId}/recover',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * The delivery log
  *
- * Every delivery attempt series of your events, newest first, with cursor pagination.
+ * Every delivery of your events to your (not deleted) endpoints, newest first, with cursor pagination. Each delivery carries a summary of its attempts; `getWebhookDelivery` shows every attempt (time, status code, latency, error and the first 1 KiB of your response).
  */
 export const listWebhookDeliveries = <ThrowOnError extends boolean = false>(options?: Options<ListWebhookDeliveriesData, ThrowOnError>) => (options?.client ?? client).get<ListWebhookDeliveriesResponses, ListWebhookDeliveriesErrors, ThrowOnError>({
     security: [{ name: 'X-API-Key', type: 'apiKey' }],
@@ -392,9 +457,18 @@ export const listWebhookDeliveries = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
+ * One delivery with every attempt
+ */
+export const getWebhookDelivery = <ThrowOnError extends boolean = false>(options: Options<GetWebhookDeliveryData, ThrowOnError>) => (options.client ?? client).get<GetWebhookDeliveryResponses, GetWebhookDeliveryErrors, ThrowOnError>({
+    security: [{ name: 'X-API-Key', type: 'apiKey' }],
+    url: '/api/v1/partner/webhook-deliveries/{deliveryId}',
+    ...options
+});
+
+/**
  * Resend one delivery
  *
- * Queues the same event (same `webhook-id`, so your receiver can deduplicate) for another delivery to the same endpoint.
+ * Queues the same event (same `webhook-id`, so your receiver can deduplicate) for another delivery to the same endpoint, with a fresh retry schedule. The endpoint must be enabled.
  */
 export const resendWebhookDelivery = <ThrowOnError extends boolean = false>(options: Options<ResendWebhookDeliveryData, ThrowOnError>) => (options.client ?? client).post<ResendWebhookDeliveryResponses, ResendWebhookDeliveryErrors, ThrowOnError>({
     security: [{ name: 'X-API-Key', type: 'apiKey' }],

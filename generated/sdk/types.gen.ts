@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'https://wallet.asktian.com' | 'http://localhost:3000' | (string & {});
 };
 
-export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequest | OnPointsDeductedWebhookRequest | OnPointsRefundedWebhookRequest | OnSubscriptionCreatedWebhookRequest | OnSubscriptionRenewedWebhookRequest | OnSubscriptionPaymentFailedWebhookRequest | OnSubscriptionCanceledWebhookRequest;
+export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequest | OnPointsDeductedWebhookRequest | OnPointsRefundedWebhookRequest | OnSubscriptionCreatedWebhookRequest | OnSubscriptionRenewedWebhookRequest | OnSubscriptionPaymentFailedWebhookRequest | OnSubscriptionCanceledWebhookRequest | OnTestPingWebhookRequest;
 
 /**
  * Stable machine-readable error code of a problem; branch on this, not on `title` or `detail`.
@@ -36,12 +36,18 @@ export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequ
  * - `idempotency_key_reused` (422): The idempotency key was used before with different parameters.
  * - `not_refundable` (422): Only deductions can be refunded.
  * - `refund_exceeds_deduction` (422): The refund is more than what is left of the deduction.
+ * - `webhook_endpoint_not_found` (404): No such webhook endpoint among yours (deleted and other partners' endpoints included).
+ * - `webhook_delivery_not_found` (404): No such webhook delivery to one of your endpoints.
+ * - `webhook_endpoint_disabled` (409): The webhook endpoint is disabled; enable it before sending to it.
+ * - `invalid_webhook_url` (422): The webhook URL is not allowed: not https (http only to loopback on development servers), carries a user name or password, or names a private, loopback, link-local or metadata address.
+ * - `too_many_webhook_endpoints` (422): You already have the most webhook endpoints a partner may have (20).
+ * - `invalid_time_range` (422): The time window is empty, or starts in the future.
  * - `rate_limited` (429): Too many requests; wait `Retry-After` seconds.
  * - `internal_error` (500): Something failed on our side; nothing was changed that you were told about.
  * - `not_implemented` (501): The operation is specified but not available on this server yet.
  *
  */
-export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'rate_limited' | 'internal_error' | 'not_implemented';
+export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'webhook_endpoint_not_found' | 'webhook_delivery_not_found' | 'webhook_endpoint_disabled' | 'invalid_webhook_url' | 'too_many_webhook_endpoints' | 'invalid_time_range' | 'rate_limited' | 'internal_error' | 'not_implemented';
 
 /**
  * An RFC 9457 problem details object with a stable machine-readable `code`.
@@ -182,7 +188,7 @@ export type DeductResponse = {
      */
     transactionId: string;
     /**
-     * `true` when a `points.deducted` event was queued for at least one of your enabled webhook endpoints.
+     * `true` when every enabled endpoint of yours that subscribes to `points.deducted` acknowledged the event (2xx) within the response's 2-second wait; `false` when none subscribes, or one failed or was slower (delivery continues with retries).
      */
     webhookDelivered: boolean;
 };
@@ -229,7 +235,7 @@ export type RefundResponse = {
      */
     refundedTransactionId: string;
     /**
-     * `true` when a `points.refunded` event was queued for at least one of your enabled webhook endpoints.
+     * `true` when every enabled endpoint of yours that subscribes to `points.refunded` acknowledged the event (2xx) within the response's 2-second wait; `false` when none subscribes, or one failed or was slower (delivery continues with retries).
      */
     webhookDelivered: boolean;
 };
@@ -716,9 +722,14 @@ export type ClientSecret = {
 };
 
 /**
- * A webhook event type.
+ * A webhook event type. `test.ping` is only sent by the test operation.
  */
-export type EventType = 'token.revoked' | 'token.expiring' | 'points.deducted' | 'points.refunded' | 'subscription.created' | 'subscription.renewed' | 'subscription.payment_failed' | 'subscription.canceled';
+export type EventType = 'token.revoked' | 'token.expiring' | 'points.deducted' | 'points.refunded' | 'subscription.created' | 'subscription.renewed' | 'subscription.payment_failed' | 'subscription.canceled' | 'test.ping';
+
+/**
+ * Why the endpoint is disabled: `manual` (you disabled it), `gone` (it answered 410 Gone), `failing` (every attempt failed for 5 days); null while enabled.
+ */
+export type EndpointDisabledReason = 'manual' | 'gone' | 'failing' | null;
 
 /**
  * A registered webhook receiver.
@@ -733,7 +744,7 @@ export type WebhookEndpoint = {
      */
     url: string;
     /**
-     * The event filter; only these event types are sent.
+     * The event filter; only these event types are sent (`test.ping` is sent only on request, whatever the filter).
      */
     events: Array<EventType>;
     /**
@@ -744,6 +755,27 @@ export type WebhookEndpoint = {
      * Your note.
      */
     description: string | null;
+    disabledReason: EndpointDisabledReason;
+    /**
+     * What happened, in words, when we disabled it.
+     */
+    disabledDetail: string | null;
+    /**
+     * When it was disabled.
+     */
+    disabledAt: string | null;
+    /**
+     * The first failed attempt since the last success; after 5 days of failures the endpoint is disabled.
+     */
+    failingSince: string | null;
+    /**
+     * When the signing secret was last rotated.
+     */
+    secretRotatedAt: string | null;
+    /**
+     * Until when the previous secret still signs (24 hours after a rotation), or null.
+     */
+    previousSecretExpiresAt: string | null;
     /**
      * When it was registered.
      */
@@ -759,11 +791,11 @@ export type WebhookEndpointWithSecret = {
      */
     endpointId: string;
     /**
-     * Where events are POSTed.
+     * Where events are POSTed (https, or http on loopback for development).
      */
     url: string;
     /**
-     * The event filter.
+     * The event filter; only these event types are sent (`test.ping` is sent only on request, whatever the filter).
      */
     events: Array<EventType>;
     /**
@@ -774,12 +806,33 @@ export type WebhookEndpointWithSecret = {
      * Your note.
      */
     description: string | null;
+    disabledReason: EndpointDisabledReason;
+    /**
+     * What happened, in words, when we disabled it.
+     */
+    disabledDetail: string | null;
+    /**
+     * When it was disabled.
+     */
+    disabledAt: string | null;
+    /**
+     * The first failed attempt since the last success; after 5 days of failures the endpoint is disabled.
+     */
+    failingSince: string | null;
+    /**
+     * When the signing secret was last rotated.
+     */
+    secretRotatedAt: string | null;
+    /**
+     * Until when the previous secret still signs (24 hours after a rotation), or null.
+     */
+    previousSecretExpiresAt: string | null;
     /**
      * When it was registered.
      */
     createdAt: string;
     /**
-     * The Standard Webhooks signing secret (`whsec_...`). Shown only now.
+     * The Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes). Shown only now.
      */
     secret: string;
 };
@@ -789,7 +842,7 @@ export type WebhookEndpointWithSecret = {
  */
 export type WebhookEndpointList = {
     /**
-     * The endpoints.
+     * The endpoints, oldest first.
      */
     data: Array<WebhookEndpoint>;
 };
@@ -799,11 +852,11 @@ export type WebhookEndpointList = {
  */
 export type CreateWebhookEndpointRequest = {
     /**
-     * Where to POST events.
+     * Where to POST events (https; http only to loopback on a development server).
      */
     url: string;
     /**
-     * Event types to receive.
+     * Event types to receive (the Event Filter).
      */
     events: Array<EventType>;
     /**
@@ -835,7 +888,65 @@ export type UpdateWebhookEndpointRequest = {
 };
 
 /**
- * `pending` (queued or retrying), `succeeded` (a 2xx was received) or `failed` (gave up after the last retry).
+ * A newly issued endpoint signing secret.
+ */
+export type WebhookSecret = {
+    /**
+     * The endpoint.
+     */
+    endpointId: string;
+    /**
+     * The new `whsec_` secret. Shown only now.
+     */
+    secret: string;
+    /**
+     * When it was issued.
+     */
+    rotatedAt: string;
+    /**
+     * Until when the previous secret keeps signing too.
+     */
+    previousSecretExpiresAt: string;
+};
+
+/**
+ * Which failed deliveries to resend.
+ */
+export type RecoverWebhookDeliveriesRequest = {
+    /**
+     * Deliveries created at or after this time.
+     */
+    since: string;
+    /**
+     * And before this time (default now).
+     */
+    until?: string;
+};
+
+/**
+ * What a recovery queued.
+ */
+export type WebhookRecovery = {
+    /**
+     * The endpoint.
+     */
+    endpointId: string;
+    /**
+     * The window's start.
+     */
+    since: string;
+    /**
+     * The window's end.
+     */
+    until: string;
+    /**
+     * New deliveries queued, one per failed event.
+     */
+    queued: number;
+};
+
+/**
+ * `pending` (queued or retrying), `succeeded` (a 2xx was received) or `failed` (gave up after the last retry, or the endpoint was disabled or deleted).
  */
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 
@@ -855,25 +966,26 @@ export type WebhookDelivery = {
      * The event id, sent as `webhook-id`.
      */
     eventId: string;
-    /**
-     * The event type.
-     */
-    eventType: string;
+    eventType: EventType;
     status: DeliveryStatus;
     /**
      * Attempts made so far.
      */
     attempts: number;
     /**
-     * HTTP status of the last attempt.
+     * HTTP status of the last attempt (null when it got no response).
      */
     lastStatusCode: number | null;
     /**
-     * Network error of the last attempt.
+     * Why the last attempt failed, when it got no 2xx (network error, timeout, redirect, refused address, status).
      */
     lastError: string | null;
     /**
-     * When the next attempt is due.
+     * When the last attempt was made.
+     */
+    lastAttemptAt: string | null;
+    /**
+     * When the next attempt is due (null unless pending).
      */
     nextAttemptAt: string | null;
     /**
@@ -884,6 +996,94 @@ export type WebhookDelivery = {
      * When it was queued.
      */
     createdAt: string;
+};
+
+/**
+ * One attempt to deliver.
+ */
+export type WebhookAttempt = {
+    /**
+     * 1 for the first attempt of this delivery, then 2, 3...
+     */
+    attempt: number;
+    /**
+     * When it was sent (its `webhook-timestamp`).
+     */
+    attemptedAt: string;
+    /**
+     * Your endpoint's HTTP status; null when there was no response.
+     */
+    statusCode: number | null;
+    /**
+     * Milliseconds from sending to the response (or the failure).
+     */
+    latencyMs: number;
+    /**
+     * Why it failed (network error, timeout, redirect, refused address, non-2xx status); null on success.
+     */
+    error: string | null;
+    /**
+     * The first 1 KiB of your response body.
+     */
+    responseBody: string | null;
+};
+
+/**
+ * One delivery with the event sent and every attempt.
+ */
+export type WebhookDeliveryDetail = {
+    /**
+     * The delivery's id.
+     */
+    deliveryId: string;
+    /**
+     * The endpoint.
+     */
+    endpointId: string;
+    /**
+     * The event id, sent as `webhook-id`.
+     */
+    eventId: string;
+    eventType: EventType;
+    status: DeliveryStatus;
+    /**
+     * Attempts made so far.
+     */
+    attempts: number;
+    /**
+     * HTTP status of the last attempt (null when it got no response).
+     */
+    lastStatusCode: number | null;
+    /**
+     * Why the last attempt failed, when it got no 2xx (network error, timeout, redirect, refused address, status).
+     */
+    lastError: string | null;
+    /**
+     * When the last attempt was made.
+     */
+    lastAttemptAt: string | null;
+    /**
+     * When the next attempt is due (null unless pending).
+     */
+    nextAttemptAt: string | null;
+    /**
+     * When a 2xx was received.
+     */
+    deliveredAt: string | null;
+    /**
+     * When it was queued.
+     */
+    createdAt: string;
+    /**
+     * The event body as sent.
+     */
+    payload: {
+        [key: string]: unknown;
+    };
+    /**
+     * Every attempt, oldest first.
+     */
+    attemptLog: Array<WebhookAttempt>;
 };
 
 /**
@@ -902,6 +1102,24 @@ export type WebhookDeliveryList = {
      * Pass as `cursor` to get the next page.
      */
     nextCursor: string | null;
+};
+
+/**
+ * `test.ping`: sent by the test operation to check your receiver.
+ */
+export type TestPingEvent = {
+    /**
+     * The event type.
+     */
+    event: 'test.ping';
+    /**
+     * When the test was requested.
+     */
+    timestamp: string;
+    /**
+     * The endpoint tested.
+     */
+    endpointId: string;
 };
 
 /**
@@ -1106,6 +1324,21 @@ export type EndpointId = string;
  * The delivery's id.
  */
 export type DeliveryId = string;
+
+/**
+ * The event's id (`evt_...`); the same on every retry and resend of the event, so deduplicate on it.
+ */
+export type WebhookIdHeader = string;
+
+/**
+ * When this attempt was sent, in Unix seconds (new on every attempt); reject values more than 5 minutes from your clock.
+ */
+export type WebhookTimestampHeader = string;
+
+/**
+ * Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` signatures, one per active secret (two for 24 hours after a rotation).
+ */
+export type WebhookSignatureHeader = string;
 
 export type GetBalanceData = {
     body?: never;
@@ -1944,10 +2177,6 @@ export type ListWebhookEndpointsErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type ListWebhookEndpointsError = ListWebhookEndpointsErrors[keyof ListWebhookEndpointsErrors];
@@ -1986,20 +2215,20 @@ export type CreateWebhookEndpointErrors = {
      */
     415: Problem;
     /**
+     * The endpoint cannot be saved (`invalid_webhook_url`, `too_many_webhook_endpoints`).
+     */
+    422: Problem;
+    /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type CreateWebhookEndpointError = CreateWebhookEndpointErrors[keyof CreateWebhookEndpointErrors];
 
 export type CreateWebhookEndpointResponses = {
     /**
-     * The endpoint, with its signing secret.
+     * The endpoint, with its signing secret (shown only now).
      */
     201: WebhookEndpointWithSecret;
 };
@@ -2028,24 +2257,20 @@ export type DeleteWebhookEndpointErrors = {
      */
     401: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either).
      */
     404: Problem;
     /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type DeleteWebhookEndpointError = DeleteWebhookEndpointErrors[keyof DeleteWebhookEndpointErrors];
 
 export type DeleteWebhookEndpointResponses = {
     /**
-     * Deleted; pending deliveries to it are abandoned.
+     * Deleted; pending deliveries to it are abandoned and its deliveries leave the log.
      */
     204: void;
 };
@@ -2074,17 +2299,13 @@ export type GetWebhookEndpointErrors = {
      */
     401: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either).
      */
     404: Problem;
     /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type GetWebhookEndpointError = GetWebhookEndpointErrors[keyof GetWebhookEndpointErrors];
@@ -2120,7 +2341,7 @@ export type UpdateWebhookEndpointErrors = {
      */
     401: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either).
      */
     404: Problem;
     /**
@@ -2128,13 +2349,13 @@ export type UpdateWebhookEndpointErrors = {
      */
     415: Problem;
     /**
+     * The endpoint cannot be saved (`invalid_webhook_url`, `too_many_webhook_endpoints`).
+     */
+    422: Problem;
+    /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type UpdateWebhookEndpointError = UpdateWebhookEndpointErrors[keyof UpdateWebhookEndpointErrors];
@@ -2147,6 +2368,48 @@ export type UpdateWebhookEndpointResponses = {
 };
 
 export type UpdateWebhookEndpointResponse = UpdateWebhookEndpointResponses[keyof UpdateWebhookEndpointResponses];
+
+export type RotateWebhookSecretData = {
+    body?: never;
+    path: {
+        /**
+         * The webhook endpoint's id.
+         */
+        endpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/partner/webhook-endpoints/{endpointId}/rotate-secret';
+};
+
+export type RotateWebhookSecretErrors = {
+    /**
+     * The request is malformed (invalid JSON, a missing, extra or wrongly typed field).
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials (API key, Privy session or access token).
+     */
+    401: Problem;
+    /**
+     * No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either).
+     */
+    404: Problem;
+    /**
+     * Too many requests; wait `Retry-After` seconds.
+     */
+    429: Problem;
+};
+
+export type RotateWebhookSecretError = RotateWebhookSecretErrors[keyof RotateWebhookSecretErrors];
+
+export type RotateWebhookSecretResponses = {
+    /**
+     * The new secret.
+     */
+    200: WebhookSecret;
+};
+
+export type RotateWebhookSecretResponse = RotateWebhookSecretResponses[keyof RotateWebhookSecretResponses];
 
 export type SendTestWebhookData = {
     body?: never;
@@ -2170,17 +2433,17 @@ export type SendTestWebhookErrors = {
      */
     401: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either).
      */
     404: Problem;
+    /**
+     * The endpoint is disabled; enable it first.
+     */
+    409: Problem;
     /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type SendTestWebhookError = SendTestWebhookErrors[keyof SendTestWebhookErrors];
@@ -2193,6 +2456,60 @@ export type SendTestWebhookResponses = {
 };
 
 export type SendTestWebhookResponse = SendTestWebhookResponses[keyof SendTestWebhookResponses];
+
+export type RecoverWebhookDeliveriesData = {
+    body: RecoverWebhookDeliveriesRequest;
+    path: {
+        /**
+         * The webhook endpoint's id.
+         */
+        endpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/partner/webhook-endpoints/{endpointId}/recover';
+};
+
+export type RecoverWebhookDeliveriesErrors = {
+    /**
+     * The request is malformed (invalid JSON, a missing, extra or wrongly typed field).
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials (API key, Privy session or access token).
+     */
+    401: Problem;
+    /**
+     * No such webhook endpoint among yours (deleted endpoints and other partners' endpoints are not found either).
+     */
+    404: Problem;
+    /**
+     * The endpoint is disabled; enable it first.
+     */
+    409: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The time window is empty or in the future.
+     */
+    422: Problem;
+    /**
+     * Too many requests; wait `Retry-After` seconds.
+     */
+    429: Problem;
+};
+
+export type RecoverWebhookDeliveriesError = RecoverWebhookDeliveriesErrors[keyof RecoverWebhookDeliveriesErrors];
+
+export type RecoverWebhookDeliveriesResponses = {
+    /**
+     * The new deliveries are queued.
+     */
+    202: WebhookRecovery;
+};
+
+export type RecoverWebhookDeliveriesResponse = RecoverWebhookDeliveriesResponses[keyof RecoverWebhookDeliveriesResponses];
 
 export type ListWebhookDeliveriesData = {
     body?: never;
@@ -2231,10 +2548,6 @@ export type ListWebhookDeliveriesErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type ListWebhookDeliveriesError = ListWebhookDeliveriesErrors[keyof ListWebhookDeliveriesErrors];
@@ -2247,6 +2560,48 @@ export type ListWebhookDeliveriesResponses = {
 };
 
 export type ListWebhookDeliveriesResponse = ListWebhookDeliveriesResponses[keyof ListWebhookDeliveriesResponses];
+
+export type GetWebhookDeliveryData = {
+    body?: never;
+    path: {
+        /**
+         * The delivery's id.
+         */
+        deliveryId: string;
+    };
+    query?: never;
+    url: '/api/v1/partner/webhook-deliveries/{deliveryId}';
+};
+
+export type GetWebhookDeliveryErrors = {
+    /**
+     * The request is malformed (invalid JSON, a missing, extra or wrongly typed field).
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials (API key, Privy session or access token).
+     */
+    401: Problem;
+    /**
+     * No such delivery to one of your endpoints.
+     */
+    404: Problem;
+    /**
+     * Too many requests; wait `Retry-After` seconds.
+     */
+    429: Problem;
+};
+
+export type GetWebhookDeliveryError = GetWebhookDeliveryErrors[keyof GetWebhookDeliveryErrors];
+
+export type GetWebhookDeliveryResponses = {
+    /**
+     * The delivery, its event and its attempts, oldest first.
+     */
+    200: WebhookDeliveryDetail;
+};
+
+export type GetWebhookDeliveryResponse = GetWebhookDeliveryResponses[keyof GetWebhookDeliveryResponses];
 
 export type ResendWebhookDeliveryData = {
     body?: never;
@@ -2270,17 +2625,17 @@ export type ResendWebhookDeliveryErrors = {
      */
     401: Problem;
     /**
-     * No such resource for this partner and user.
+     * No such delivery to one of your endpoints.
      */
     404: Problem;
+    /**
+     * The endpoint is disabled; enable it first.
+     */
+    409: Problem;
     /**
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
-    /**
-     * This operation is specified but not yet available on this server.
-     */
-    501: Problem;
 };
 
 export type ResendWebhookDeliveryError = ResendWebhookDeliveryErrors[keyof ResendWebhookDeliveryErrors];
@@ -2362,6 +2717,15 @@ export type OnSubscriptionCanceledWebhookPayload = SubscriptionEvent;
 export type OnSubscriptionCanceledWebhookRequest = {
     body: OnSubscriptionCanceledWebhookPayload;
     key: 'subscription.canceled';
+    path?: never;
+    query?: never;
+};
+
+export type OnTestPingWebhookPayload = TestPingEvent;
+
+export type OnTestPingWebhookRequest = {
+    body: OnTestPingWebhookPayload;
+    key: 'test.ping';
     path?: never;
     query?: never;
 };

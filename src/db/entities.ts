@@ -38,22 +38,4 @@ export const UserSchema = defineEntity({
 });
 export type User = InferEntity<typeof UserSchema>;
 
-export const WebhookEndpointSchema = defineEntity({
-  name: 'WebhookEndpoint',
-  tableName: 'webhook_endpoints',
-  properties: {
-    id: p.integer().primary().autoincrement(),
-    publicId: p.text().unique(),
-    partnerId: p.integer(),
-    url: p.text(),
-    events: p.array(),
-    secret: p.text().hidden(),
-    enabled: p.boolean().default(true),
-    description: p.text().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    deletedAt: p.datetime().nullable(),
-  },
-});
-export type WebhookEndpoint = InferEntity<typeof WebhookEndpointSchema>;
-
-export const entities = [PartnerSchema, UserSchema, WebhookEndpointSchema];
+export const entities = [PartnerSchema, UserSchema];

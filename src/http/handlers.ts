@@ -4,6 +4,7 @@ import { oauthHandlers } from '../oauth2/handlers.js';
 import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
 import { subscriptionHandlers } from '../subscriptions/handlers.js';
+import { webhookHandlers } from '../webhooks/handlers.js';
 import type { Handler, Handlers, OperationId } from './operations.js';
 
 /** Operations specified for later work: they answer 501 problem+json until implemented. */
@@ -19,14 +20,7 @@ export function buildHandlers(s: Services, extra: Partial<Handlers> = {}): Handl
     ...pointsHandlers(s.points),
     ...partnerHandlers(s.db, s.clock),
     ...subscriptionHandlers(s.subscriptions),
-    listWebhookEndpoints: pending('listWebhookEndpoints'),
-    createWebhookEndpoint: pending('createWebhookEndpoint'),
-    getWebhookEndpoint: pending('getWebhookEndpoint'),
-    updateWebhookEndpoint: pending('updateWebhookEndpoint'),
-    deleteWebhookEndpoint: pending('deleteWebhookEndpoint'),
-    sendTestWebhook: pending('sendTestWebhook'),
-    listWebhookDeliveries: pending('listWebhookDeliveries'),
-    resendWebhookDelivery: pending('resendWebhookDelivery'),
+    ...webhookHandlers(s.webhooks),
     ...oauthHandlers(s),
     ...extra,
   };

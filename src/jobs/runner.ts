@@ -17,6 +17,11 @@ export type JobOptions = {
   queue?: string;
   /** How often graphile-worker retries a task that threw (infrastructure failures). */
   maxAttempts?: number;
+  /**
+   * Run no sooner than this many milliseconds from now (database time). Only a wake-up hint: what is
+   * due is still decided by our tables and the injected clock, and the tick re-queues it if needed.
+   */
+  delayMs?: number;
 };
 
 /** Adds a job in the caller's transaction. */
@@ -27,8 +32,16 @@ export async function addJob(
   opts: JobOptions = {},
 ): Promise<void> {
   await tx.query(
-    `select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5)`,
-    [task, JSON.stringify(payload), opts.queue ?? null, opts.maxAttempts ?? 10, opts.jobKey ?? null],
+    `select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5,
+       run_at => now() + $6::integer * interval '1 millisecond')`,
+    [
+      task,
+      JSON.stringify(payload),
+      opts.queue ?? null,
+      opts.maxAttempts ?? 10,
+      opts.jobKey ?? null,
+      Math.max(0, Math.round(opts.delayMs ?? 0)),
+    ],
   );
 }
 

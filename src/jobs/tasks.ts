@@ -3,6 +3,7 @@ import { purgeExpired } from '../housekeeping.js';
 import { NOTIFICATION_EMAIL_TASK, sendNotificationEmail } from '../notifications/email.js';
 import { EXPIRY_NOTICE_TASK, scanExpiringTokens, sendExpiryNotice } from '../oauth2/expiry-notices.js';
 import { RENEW_TASK, runRenewal, scanDueRenewals } from '../subscriptions/renewal.js';
+import { DELIVERY_TASK } from '../webhooks/outbox.js';
 import type { Tasks } from './runner.js';
 
 /**
@@ -16,6 +17,8 @@ export async function scanDue(s: Services): Promise<void> {
     scanExpiringTokens,
     /** Subscription renewals, dunning retries and period-end cancellations. */
     scanDueRenewals,
+    /** Webhook deliveries whose next attempt (retry) is due. */
+    (s, now) => s.webhookDelivery.scanDue(now),
   ];
   const now = s.clock.now();
   for (const scan of scanners) await scan(s, now);
@@ -39,6 +42,8 @@ export function buildTasks(s: Services): Tasks {
     [RENEW_TASK]: async (payload) => {
       await runRenewal(s, payload);
     },
+    /** One attempt of one webhook delivery (claim, sign, POST, record, reschedule). */
+    [DELIVERY_TASK]: (payload) => s.webhookDelivery.runJob(payload),
   };
 }
 

@@ -55,6 +55,21 @@ export async function idempotent<T>(
   return { body, replayed: false };
 }
 
+/**
+ * Replaces the stored first response of a key (a field decided only after the commit, such as
+ * `webhookDelivered`), so replays keep returning exactly what the first call answered.
+ */
+export async function rememberResponse(
+  db: Sql,
+  scope: Scope & { key: string },
+  body: unknown,
+): Promise<void> {
+  await db.query(
+    'update idempotency_keys set response_body = $4 where user_id = $1 and partner_id = $2 and key = $3',
+    [scope.userId, scope.partnerId, scope.key, JSON.stringify(body)],
+  );
+}
+
 function hashParams(operation: string, params: Record<string, unknown>): string {
   const canonical = JSON.stringify([
     operation,

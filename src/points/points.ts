@@ -3,12 +3,15 @@ import type { Database } from '../db/database.js';
 import { badRequest, insufficientPoints, notFound, unprocessable } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor } from '../lib/ids.js';
-import { enqueueEvent } from '../webhooks/outbox.js';
-import { idempotent } from './idempotency.js';
+import type { WebhookDelivery } from '../webhooks/delivery.js';
+import { recordEvent } from '../webhooks/outbox.js';
+import { idempotent, rememberResponse, type Stored } from './idempotency.js';
 import * as ledger from './ledger.js';
 
 type Schemas = components['schemas'];
 export type Actor = { partnerId: number; userId: number };
+/** Makes a webhook's first attempt right after the commit (src/webhooks/delivery.ts). */
+export type FirstAttempt = Pick<WebhookDelivery, 'holdbackMs' | 'deliverFirst'>;
 
 type LedgerRow = {
   id: string;
@@ -29,6 +32,9 @@ export class PointsService {
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
+    private readonly webhooks: FirstAttempt,
+    /** How long a deduct or refund response waits for its webhook's first attempt. */
+    private readonly deliveredWaitMs: number,
   ) {}
 
   async balance(actor: Actor): Promise<number> {
@@ -47,7 +53,8 @@ export class PointsService {
     actor: Actor,
     input: { amount: number; description?: string | undefined; idempotencyKey?: string | undefined },
   ): Promise<{ body: Schemas['DeductResponse']; replayed: boolean }> {
-    return this.db.transaction((tx) =>
+    let pending: string[] = [];
+    const stored = await this.db.transaction((tx) =>
       idempotent(
         tx,
         { ...actor, key: input.idempotencyKey },
@@ -64,25 +71,34 @@ export class PointsService {
             now,
           });
           if (!posted) throw insufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
-          const webhookDelivered = await enqueueEvent(tx, actor.partnerId, 'points.deducted', {
-            event: 'points.deducted',
-            timestamp: now.toISOString(),
-            transactionId: posted.publicId,
-            userId: actor.userId,
-            amount: input.amount,
-            newBalance: posted.balanceAfter,
-            description: input.description ?? null,
-          } satisfies Schemas['PointsDeductedEvent']);
+          const recorded = await recordEvent(
+            tx,
+            actor.partnerId,
+            'points.deducted',
+            {
+              event: 'points.deducted',
+              timestamp: now.toISOString(),
+              transactionId: posted.publicId,
+              userId: actor.userId,
+              amount: input.amount,
+              newBalance: posted.balanceAfter,
+              description: input.description ?? null,
+            } satisfies Schemas['PointsDeductedEvent'],
+            { holdbackMs: this.webhooks.holdbackMs },
+          );
+          pending = recorded.pending;
           return {
             success: true,
             creditsDeducted: input.amount,
             newBalance: posted.balanceAfter,
             transactionId: posted.publicId,
-            webhookDelivered,
+            // Decided after the commit, by the first delivery attempt (see withFirstAttempt).
+            webhookDelivered: false,
           } satisfies Schemas['DeductResponse'];
         },
       ),
     );
+    return this.withFirstAttempt(actor, input.idempotencyKey, stored, pending);
   }
 
   /**
@@ -94,7 +110,8 @@ export class PointsService {
     transactionId: string,
     input: { amount?: number | undefined; reason?: string | undefined; idempotencyKey?: string | undefined },
   ): Promise<{ body: Schemas['RefundResponse']; replayed: boolean }> {
-    return this.db.transaction((tx) =>
+    let pending: string[] = [];
+    const stored = await this.db.transaction((tx) =>
       idempotent(
         tx,
         { ...actor, key: input.idempotencyKey },
@@ -133,26 +150,54 @@ export class PointsService {
             reason: input.reason ?? null,
             now,
           });
-          const webhookDelivered = await enqueueEvent(tx, actor.partnerId, 'points.refunded', {
-            event: 'points.refunded',
-            timestamp: now.toISOString(),
-            transactionId: posted.publicId,
-            refundedTransactionId: transactionId,
-            userId: actor.userId,
-            amount,
-            newBalance: posted.balanceAfter,
-          } satisfies Schemas['PointsRefundedEvent']);
+          const recorded = await recordEvent(
+            tx,
+            actor.partnerId,
+            'points.refunded',
+            {
+              event: 'points.refunded',
+              timestamp: now.toISOString(),
+              transactionId: posted.publicId,
+              refundedTransactionId: transactionId,
+              userId: actor.userId,
+              amount,
+              newBalance: posted.balanceAfter,
+            } satisfies Schemas['PointsRefundedEvent'],
+            { holdbackMs: this.webhooks.holdbackMs },
+          );
+          pending = recorded.pending;
           return {
             success: true,
             creditsRefunded: amount,
             newBalance: posted.balanceAfter,
             transactionId: posted.publicId,
             refundedTransactionId: transactionId,
-            webhookDelivered,
+            // Decided after the commit, by the first delivery attempt (see withFirstAttempt).
+            webhookDelivered: false,
           } satisfies Schemas['RefundResponse'];
         },
       ),
     );
+    return this.withFirstAttempt(actor, input.idempotencyKey, stored, pending);
+  }
+
+  /**
+   * After the commit: the event's first delivery attempt, waited for at most `deliveredWaitMs`.
+   * `webhookDelivered` is true only when every subscribed endpoint answered 2xx in that time; the
+   * stored idempotent response is updated to match, so a replay returns what the first call got.
+   * A replay sends nothing again (its event was recorded by the first call).
+   */
+  private async withFirstAttempt<T extends { webhookDelivered: boolean }>(
+    actor: Actor,
+    key: string | undefined,
+    stored: Stored<T>,
+    pending: string[],
+  ): Promise<Stored<T>> {
+    if (stored.replayed || pending.length === 0) return stored;
+    if (!(await this.webhooks.deliverFirst(pending, this.deliveredWaitMs))) return stored;
+    const body = { ...stored.body, webhookDelivered: true };
+    if (key !== undefined) await rememberResponse(this.db, { ...actor, key }, body);
+    return { body, replayed: false };
   }
 
   async listTransactions(

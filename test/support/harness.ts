@@ -40,6 +40,11 @@ export type TestServer = Running & {
   /** A generated-SDK client acting for this partner in the legacy flow for this user. */
   legacyClient(apiKey: string, privyId: string): Promise<Client>;
   client(headers?: Record<string, string>): Client;
+  /**
+   * A process restart: stops this server (HTTP, jobs, in-process work) and starts a new one on the
+   * same database and clock. `url`, `services`, `server` and `app` then name the new one.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -62,7 +67,7 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
   const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir, poolMax: 30 });
   const clock = new ManualClock(new Date());
   // Jobs run when a test drains them (no background worker), so every test controls when work happens.
-  const running = await startServer(config, { clock, db, worker: false });
+  let running = await startServer(config, { clock, db, worker: false });
 
   const privyToken: TestServer['privyToken'] = async (privyId, opts = {}) => {
     const now = Math.floor(clock.now().getTime() / 1000);
@@ -78,7 +83,7 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
 
   const client = (headers: Record<string, string> = {}) => createClient({ baseUrl: running.url, headers });
 
-  return {
+  const self: TestServer = {
     ...running,
     db,
     dbKind: testDb.kind,
@@ -119,6 +124,11 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       return { accessToken: minted.access_token, refreshToken: minted.refresh_token };
     },
     drainJobs: () => drainJobs(running.services.jobsPool, buildTasks(running.services)),
+    async restart() {
+      await running.close();
+      running = await startServer(config, { clock, db, worker: false });
+      Object.assign(self, running);
+    },
     async runDue() {
       await scanDue(running.services);
       await drainJobs(running.services.jobsPool, buildTasks(running.services));
@@ -136,4 +146,5 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       await testDb.drop();
     },
   };
+  return self;
 }

@@ -1,6 +1,7 @@
 import { Migration20261123000001_core } from './Migration20261123000001_core.js';
 import { Migration20261123000002_oauth } from './Migration20261123000002_oauth.js';
 import { Migration20261123000003_token_superseded } from './Migration20261123000003_token_superseded.js';
+import { Migration20261123000004_webhooks } from './Migration20261123000004_webhooks.js';
 import { Migration20261123000005_subscriptions } from './Migration20261123000005_subscriptions.js';
 import { Migration20261123000006_expiry_notices } from './Migration20261123000006_expiry_notices.js';
 
@@ -9,6 +10,7 @@ export const migrationsList = [
   { name: 'Migration20261123000001_core', class: Migration20261123000001_core },
   { name: 'Migration20261123000002_oauth', class: Migration20261123000002_oauth },
   { name: 'Migration20261123000003_token_superseded', class: Migration20261123000003_token_superseded },
+  { name: 'Migration20261123000004_webhooks', class: Migration20261123000004_webhooks },
   { name: 'Migration20261123000005_subscriptions', class: Migration20261123000005_subscriptions },
   { name: 'Migration20261123000006_expiry_notices', class: Migration20261123000006_expiry_notices },
 ];

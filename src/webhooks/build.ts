@@ -1,0 +1,27 @@
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import type { Clock } from '../lib/clock.js';
+import { WebhookDelivery } from './delivery.js';
+import { WebhookHttpClient } from './http-client.js';
+import { SecretBox } from './secrets.js';
+import { WebhookService } from './service.js';
+
+/** The webhook API service and the delivery engine, sharing one secret box. */
+export function buildWebhooks(
+  config: Config,
+  db: Database,
+  clock: Clock,
+): { webhooks: WebhookService; webhookDelivery: WebhookDelivery } {
+  const { secretKey, timeoutMs, allowHttpLocalhost } = config.webhooks;
+  const box = new SecretBox(secretKey);
+  return {
+    webhooks: new WebhookService(db, clock, box, allowHttpLocalhost),
+    webhookDelivery: new WebhookDelivery({
+      db,
+      clock,
+      box,
+      timeoutMs,
+      http: new WebhookHttpClient({ timeoutMs, allowLoopback: allowHttpLocalhost }),
+    }),
+  };
+}
