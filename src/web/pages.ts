@@ -3,6 +3,7 @@ import { AUTHORIZE_PARAMS, type AuthorizeParams } from '../oauth2/authorize-requ
 import type { ConnectedApp } from '../oauth2/connected-apps.js';
 import { SCOPE_DESCRIPTIONS } from '../oauth2/scopes.js';
 import type { Scope } from '../partners/partners.js';
+import type { WalletSubscription } from '../subscriptions/service.js';
 import { html, SafeHtml } from './html.js';
 
 const STYLE = `
@@ -85,6 +86,7 @@ export function settingsPage(opts: {
   userLabel: string;
   apps: ConnectedApp[];
   notifications?: NotificationView[];
+  subscriptions?: WalletSubscription[];
 }): SafeHtml {
   const notices = (opts.notifications ?? []).map(
     (n) => html`<section class="notice" role="status"><strong>${n.title}</strong><p>${n.text}</p>
@@ -105,6 +107,37 @@ export function settingsPage(opts: {
   return layout(
     'Connected apps',
     html`<h1>Connected apps</h1><p>Signed in as ${opts.userLabel}.</p>${notices}${apps}
+${subscriptionsSection(opts.csrf, opts.subscriptions ?? [])}
 <form method="post" action="/wallet/logout">${csrfField(opts.csrf)}<button type="submit">Sign out</button></form>`,
   );
+}
+
+const day = (d: Date | null) => d?.toISOString().slice(0, 10) ?? '';
+
+/** Where a subscription stands, in the user's words. */
+function subscriptionState(s: WalletSubscription): string {
+  if (s.status === 'canceled') return `Ended on ${day(s.endedAt)}.`;
+  if (s.status === 'past_due')
+    return `The last payment failed; it is tried again on ${day(s.nextAttemptAt)}.`;
+  if (s.cancelAtPeriodEnd) return `Canceled; it ends on ${day(s.currentPeriodEnd)} and is not charged again.`;
+  return `Renews on ${day(s.nextAttemptAt)}.`;
+}
+
+/** The user's subscriptions with every app; running ones can be canceled (at period end, or now). */
+function subscriptionsSection(csrf: string, subs: WalletSubscription[]): SafeHtml {
+  const list =
+    subs.length === 0
+      ? html`<p>You have no subscriptions.</p>`
+      : html`<ul class="subscriptions">${subs.map((s) => {
+          const cancel =
+            s.status === 'canceled'
+              ? ''
+              : html`<form method="post" action="/wallet/settings/subscriptions/cancel">${csrfField(csrf)}
+<input type="hidden" name="subscription_id" value="${s.publicId}">
+${s.status === 'active' && !s.cancelAtPeriodEnd ? html`<button type="submit" name="when" value="period_end">Cancel ${s.planName} at period end</button>` : ''}
+<button type="submit" name="when" value="now">Cancel ${s.planName} now</button></form>`;
+          return html`<li><strong>${s.planName}</strong> with ${s.partnerName} — ${s.amount} points a month
+<p>${subscriptionState(s)}</p>${cancel}</li>`;
+        })}</ul>`;
+  return html`<h2>Subscriptions</h2>${list}`;
 }

@@ -11,6 +11,8 @@ import { errorPage, loginPage, settingsPage } from './pages.js';
 import { WalletSessions } from './sessions.js';
 
 type Page = (req: Request, res: Response) => Promise<void>;
+/** The subscriptionId pattern of openapi.yaml. */
+const SUBSCRIPTION_ID = /^sub_[0-9A-Za-z]{10,40}$/;
 const wrap =
   (page: Page) =>
   (req: Request, res: Response, next: NextFunction): void => {
@@ -131,10 +133,17 @@ export function walletPages(s: Services): express.Router {
       if (!session) return sendPage(res, 200, loginPage({ csrf: csrfToken }));
       const apps = await s.oauth.connectedApps(session.userId);
       const notifications = await s.notifications.showing(session.userId);
+      const subscriptions = await s.subscriptions.listForWallet(session.userId);
       sendPage(
         res,
         200,
-        settingsPage({ csrf: session.csrfToken, userLabel: session.userLabel ?? '', apps, notifications }),
+        settingsPage({
+          csrf: session.csrfToken,
+          userLabel: session.userLabel ?? '',
+          apps,
+          notifications,
+          subscriptions,
+        }),
       );
     }),
   );
@@ -157,6 +166,23 @@ export function walletPages(s: Services): express.Router {
       if ((await s.notifications.dismiss(session.userId, id)) === 'unknown') {
         throw new BadFormError('The form did not name one of your notifications.');
       }
+      res.redirect(303, '/wallet/settings');
+    }),
+  );
+
+  router.post(
+    '/wallet/settings/subscriptions/cancel',
+    wrap(async (req, res) => {
+      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
+      const id = field(req.body, 'subscription_id') ?? '';
+      const when = field(req.body, 'when');
+      if (!SUBSCRIPTION_ID.test(id) || (when !== 'now' && when !== 'period_end')) {
+        throw new BadFormError('The form did not name one of your subscriptions and when to cancel it.');
+      }
+      const sub = await s.subscriptions.cancelFromWallet(session.userId, id, {
+        atPeriodEnd: when === 'period_end',
+      });
+      if (!sub) throw new BadFormError('The form did not name one of your subscriptions.');
       res.redirect(303, '/wallet/settings');
     }),
   );
