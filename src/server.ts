@@ -1,7 +1,13 @@
 import type { Server } from 'node:http';
 import type express from 'express';
 import type { Config } from './config.js';
-import { buildContainer, type ContainerOptions, closeContainer, type Services } from './container.js';
+import {
+  buildContainer,
+  type ContainerOptions,
+  closeContainer,
+  jobConcurrency,
+  type Services,
+} from './container.js';
 import { createApp } from './http/app.js';
 import { buildHandlers } from './http/handlers.js';
 import { JobRunner } from './jobs/runner.js';
@@ -59,7 +65,7 @@ export function startRunner(services: Services): Promise<JobRunner> {
   return JobRunner.start({
     pgPool: services.jobsPool,
     tasks: buildTasks(services),
-    concurrency: services.config.jobConcurrency,
+    concurrency: jobConcurrency(services.config, services.db),
     pollInterval: services.config.jobPollIntervalMs,
     crontab: CRONTAB,
   });

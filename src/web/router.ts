@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Services } from '../container.js';
+import { addressKey, WindowCounter } from '../http/rate-limits.js';
 import { redirectTo } from '../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../users/users.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
@@ -31,17 +31,16 @@ export function walletPages(s: Services): express.Router {
 
   // Per client address (DESIGN.md: before a verified identity, and for every failed sign-in). Views
   // of the sign-in page and sign-in attempts have a budget each; every attempt counts, failed or not.
-  // express-rate-limit sets Retry-After (seconds to the window's end) before the handler runs.
-  const signInLimiter = () =>
-    rateLimit({
-      windowMs: 60_000,
-      limit: s.config.authRateLimitPerMinute,
-      standardHeaders: 'draft-7',
-      legacyHeaders: false,
-      keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
-      handler: (_req, res) =>
-        sendPage(res, 429, errorPage('Too many sign-in attempts', 'Wait a minute, then try again.')),
-    });
+  // The same fixed-window counter as the API's limits, on the injected clock.
+  const signInLimiter = () => {
+    const counter = new WindowCounter(s.config.authRateLimitPerMinute, 60_000, s.clock);
+    return (req: Request, res: Response, next: NextFunction) => {
+      const wait = counter.hit([addressKey(req.ip)]);
+      if (wait === undefined) return next();
+      res.set('Retry-After', String(wait));
+      sendPage(res, 429, errorPage('Too many sign-in attempts', `Wait ${wait} seconds, then try again.`));
+    };
+  };
   const signInViews = signInLimiter();
   const signInAttempts = signInLimiter();
 
