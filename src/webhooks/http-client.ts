@@ -157,12 +157,7 @@ function guardedLookup(resolve: Resolver, allowLoopback: boolean, loopbackOnly: 
             loopbackOnly && !isLoopback(a.address)
               ? `${a.address} is not a loopback address`
               : addressRefusal(a.address, allowLoopback);
-          if (refusal)
-            return callback(
-              new AddressRefused(`${hostname} resolves to ${refusal.replace(/^\S+ /, `${a.address} `)}`),
-              '',
-              4,
-            );
+          if (refusal) return callback(new AddressRefused(`${hostname}: ${refusal}`), '', 4);
         }
         const wanted =
           options.family === 4 || options.family === 6
