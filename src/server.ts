@@ -9,7 +9,7 @@ import {
   type Services,
 } from './container.js';
 import { createApp } from './http/app.js';
-import { buildHandlers } from './http/handlers.js';
+import { routes } from './http/routes.js';
 import { JobRunner } from './jobs/runner.js';
 import { buildTasks, CRONTAB } from './jobs/tasks.js';
 import { walletPages } from './web/router.js';
@@ -32,7 +32,7 @@ export type ServerOptions = ContainerOptions & {
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Running> {
   const services = await buildContainer(config, opts);
-  const app = createApp({ services, handlers: buildHandlers(services), pages: [walletPages(services)] });
+  const app = createApp({ services, handlers: routes(services), pages: [walletPages(services)] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);

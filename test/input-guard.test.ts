@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.js';
-import { buildHandlers } from '../src/http/handlers.js';
+import { routes } from '../src/http/routes.js';
 import { decodeCursor, encodeCursor } from '../src/lib/ids.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 
@@ -177,7 +177,7 @@ describe('a 500 never carries the exception text', () => {
     };
     const app = createApp({
       services: t.services,
-      handlers: buildHandlers(t.services, { getAuthorizationServerMetadata: secret, getPartner: secret }),
+      handlers: routes(t.services, { getAuthorizationServerMetadata: secret, getPartner: secret }),
     });
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));

@@ -44,10 +44,9 @@ export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequ
  * - `invalid_time_range` (422): The time window is empty, or starts in the future.
  * - `rate_limited` (429): Too many requests; wait `Retry-After` seconds.
  * - `internal_error` (500): Something failed on our side; nothing was changed that you were told about.
- * - `not_implemented` (501): The operation is specified but not available on this server yet.
  *
  */
-export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'webhook_endpoint_not_found' | 'webhook_delivery_not_found' | 'webhook_endpoint_disabled' | 'invalid_webhook_url' | 'too_many_webhook_endpoints' | 'invalid_time_range' | 'rate_limited' | 'internal_error' | 'not_implemented';
+export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'webhook_endpoint_not_found' | 'webhook_delivery_not_found' | 'webhook_endpoint_disabled' | 'invalid_webhook_url' | 'too_many_webhook_endpoints' | 'invalid_time_range' | 'rate_limited' | 'internal_error';
 
 /**
  * An RFC 9457 problem details object with a stable machine-readable `code`.

@@ -48,8 +48,6 @@ export const insufficientPoints = (balance: number, needed: number) =>
     `The user has ${balance} points; ${needed} are needed.`,
     { balance },
   );
-export const notImplemented = (operationId: string) =>
-  new Problem(501, 'not_implemented', 'Not implemented', `${operationId} is not available yet.`);
 export const rateLimited = (retryAfter: number) =>
   new Problem(
     429,
