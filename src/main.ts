@@ -26,7 +26,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // A second signal, or the deadline, exits at once.
     if (stopping) process.exit(1);
     stopping = true;
-    console.log(`${signal}: finishing in-flight requests and running jobs (up to ${config.shutdownTimeoutMs} ms)`);
+    console.log(
+      `${signal}: finishing in-flight requests and running jobs (up to ${config.shutdownTimeoutMs} ms)`,
+    );
     setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 2000).unref();
     await running.close();
     process.exit(0);
