@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Services } from '../container.js';
 import { type Partner, PartnerSchema } from '../db/entities.js';
-import { forbidden, notFound, Problem, unauthorized } from '../errors/index.js';
+import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { findUserByPrivyId } from '../users/users.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
@@ -88,7 +88,7 @@ function identityKey(p: Principal): string {
 export function requireScopes(granted: readonly string[], needed: readonly string[]): void {
   const missing = needed.filter((s) => !granted.includes(s));
   if (missing.length > 0) {
-    throw forbidden('insufficient_scope', `This operation needs the '${missing.join(' ')}' scope.`);
+    throw new Forbidden('insufficient_scope', `This operation needs the '${missing.join(' ')}' scope.`);
   }
 }
 
@@ -96,15 +96,15 @@ export function bearerToken(req: Request): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
   const m = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(h);
-  if (!m) throw unauthorized('invalid_token', 'The Authorization header is not "Bearer <access token>".');
+  if (!m) throw new Unauthorized('invalid_token', 'The Authorization header is not "Bearer <access token>".');
   return m[1];
 }
 
 async function partnerFromApiKey(req: Request, services: Services): Promise<Partner> {
   const key = req.get('x-api-key');
-  if (!key) throw unauthorized('missing_api_key', 'Send your partner API key in the X-API-Key header.');
+  if (!key) throw new Unauthorized('missing_api_key', 'Send your partner API key in the X-API-Key header.');
   const partner = await findPartnerByApiKey(services.db, key);
-  if (!partner) throw unauthorized('invalid_api_key', 'The API key is not valid.');
+  if (!partner) throw new Unauthorized('invalid_api_key', 'The API key is not valid.');
   return partner;
 }
 
@@ -112,12 +112,12 @@ async function authenticateUser(req: Request, services: Services): Promise<Princ
   const token = bearerToken(req);
   if (token !== undefined) {
     const grant = await services.bearer?.verifyAccessToken(token);
-    if (!grant) throw unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
+    if (!grant) throw new Unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
     // Credentials that disagree are refused: an API key sent with a token must be the token's partner's.
     if (req.get('x-api-key') !== undefined) {
       const keyPartner = await partnerFromApiKey(req, services);
       if (keyPartner.id !== grant.partnerId) {
-        throw unauthorized(
+        throw new Unauthorized(
           'credentials_mismatch',
           'The X-API-Key belongs to another partner than the access token; send one credential.',
         );
@@ -138,14 +138,14 @@ async function authenticateUser(req: Request, services: Services): Promise<Princ
   const sessionToken = req.get('x-privy-session-token') ?? stringField(body, 'sessionToken');
   const privyId = req.get('x-privy-id') ?? stringField(body, 'privyId');
   if (!sessionToken || !privyId) {
-    throw unauthorized(
+    throw new Unauthorized(
       'missing_session_token',
       "Send an OAuth access token, or the user's privyId and Privy sessionToken with your API key.",
     );
   }
   await services.privy.verify(sessionToken, privyId);
   const user = await findUserByPrivyId(services.db, privyId);
-  if (!user) throw notFound('user_not_found', 'No askTIAN wallet for this Privy user.');
+  if (!user) throw new NotFound('user_not_found', 'No askTIAN wallet for this Privy user.');
   return { kind: 'user', partner, userId: user.id, via: 'legacy', scopes: partner.allowedScopes };
 }
 

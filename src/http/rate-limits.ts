@@ -1,5 +1,5 @@
 import { ipKeyGenerator } from 'express-rate-limit';
-import { rateLimited } from '../errors/index.js';
+import { RateLimited } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 
 /**
@@ -84,7 +84,7 @@ export class RateLimits {
 
 /** 429 with Retry-After when a counter said to wait. */
 export function throwIfLimited(retryAfter: number | undefined): void {
-  if (retryAfter !== undefined) throw rateLimited(retryAfter);
+  if (retryAfter !== undefined) throw new RateLimited(retryAfter);
 }
 
 /**

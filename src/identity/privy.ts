@@ -1,5 +1,5 @@
 import { type CryptoKey, importSPKI, errors as joseErrors, jwtVerify } from 'jose';
-import { unauthorized } from '../errors/index.js';
+import { Unauthorized } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 
 export type PrivyConfig = { appId: string; issuer: string; verificationKey: string | undefined };
@@ -21,7 +21,7 @@ export class PrivyVerifier {
   /** Returns the verified Privy id, or throws a 401 problem saying what was wrong. */
   async verify(sessionToken: string, privyId: string): Promise<string> {
     if (!this.key) {
-      throw unauthorized('privy_not_configured', 'This server has no Privy verification key configured.');
+      throw new Unauthorized('privy_not_configured', 'This server has no Privy verification key configured.');
     }
     let sub: string | undefined;
     try {
@@ -34,10 +34,10 @@ export class PrivyVerifier {
       });
       sub = payload.sub;
     } catch (err) {
-      throw unauthorized('invalid_session_token', describeJwtError(err));
+      throw new Unauthorized('invalid_session_token', describeJwtError(err));
     }
     if (sub !== privyId) {
-      throw unauthorized('invalid_session_token', 'The session token does not belong to this privyId.');
+      throw new Unauthorized('invalid_session_token', 'The session token does not belong to this privyId.');
     }
     return sub;
   }

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidGrant, invalidRequest, type OAuthError } from '../errors/index.js';
+import { InvalidGrant, InvalidRequest, type OAuthError } from '../errors/index.js';
 import { consumeCode, findCodeForUpdate } from './codes.js';
 import { checkCodeVerifier } from './pkce.js';
 import { mintPair, revokePairs, type TokenResponse } from './tokens.js';
@@ -18,20 +18,20 @@ export async function authorizationCodeGrant(
   params: TokenRequest,
   now: Date,
 ): Promise<TokenResponse | OAuthError> {
-  if (!params.code) throw invalidRequest('code is required.');
-  if (!params.redirect_uri) throw invalidRequest('redirect_uri is required.');
+  if (!params.code) throw new InvalidRequest('code is required.');
+  if (!params.redirect_uri) throw new InvalidRequest('redirect_uri is required.');
   const code = await findCodeForUpdate(tx, params.code);
-  if (!code) throw invalidGrant('The authorization code is invalid.');
+  if (!code) throw new InvalidGrant('The authorization code is invalid.');
   // RFC 6749 §4.1.2 / RFC 9700 §4.5: a code used twice revokes the tokens issued for it.
   if (code.consumedAt) {
     await revokePairs(tx, code.userId, { codeId: code.id }, 'partner', now);
-    return invalidGrant('The authorization code was already used; the tokens issued for it are revoked.');
+    return new InvalidGrant('The authorization code was already used; the tokens issued for it are revoked.');
   }
   if (code.partnerId !== client.id)
-    throw invalidGrant('The authorization code was issued to another client.');
-  if (code.expiresAt <= now) throw invalidGrant('The authorization code has expired.');
+    throw new InvalidGrant('The authorization code was issued to another client.');
+  if (code.expiresAt <= now) throw new InvalidGrant('The authorization code has expired.');
   if (code.redirectUri !== params.redirect_uri) {
-    throw invalidGrant('redirect_uri differs from the one in the authorization request.');
+    throw new InvalidGrant('redirect_uri differs from the one in the authorization request.');
   }
   checkCodeVerifier(code.codeChallenge, params.code_verifier);
 

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidClient, invalidRequest } from '../errors/index.js';
+import { InvalidClient, InvalidRequest } from '../errors/index.js';
 import { hashSecret, safeEqual } from '../lib/crypto.js';
 import { findPartnerByClientId } from '../partners/partners.js';
 
@@ -17,21 +17,21 @@ export function readClientCredentials(req: Request, body: BodyCredentials): Clie
   if (basic?.[1]) {
     // RFC 6749 §2.3: a client MUST NOT use more than one authentication method in a request.
     if (body.client_secret !== undefined) {
-      throw invalidRequest('Authenticate with HTTP Basic or client_secret in the body, not both.');
+      throw new InvalidRequest('Authenticate with HTTP Basic or client_secret in the body, not both.');
     }
     const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) throw invalidClient('The Basic credentials are not "client_id:client_secret".', true);
+    if (colon < 0) throw new InvalidClient('The Basic credentials are not "client_id:client_secret".', true);
     const clientId = formDecode(decoded.slice(0, colon));
     const clientSecret = formDecode(decoded.slice(colon + 1));
     if (body.client_id !== undefined && body.client_id !== clientId) {
-      throw invalidRequest('client_id in the body differs from the one in the Authorization header.');
+      throw new InvalidRequest('client_id in the body differs from the one in the Authorization header.');
     }
     return { clientId, clientSecret, method: 'basic' };
   }
   if (body.client_id === undefined && body.client_secret === undefined) return undefined;
   if (!body.client_id || !body.client_secret) {
-    throw invalidClient('Send both client_id and client_secret (or use HTTP Basic).');
+    throw new InvalidClient('Send both client_id and client_secret (or use HTTP Basic).');
   }
   return { clientId: body.client_id, clientSecret: body.client_secret, method: 'post' };
 }
@@ -41,7 +41,7 @@ function formDecode(s: string): string {
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
-    throw invalidClient('The Basic credentials are not form-urlencoded.', true);
+    throw new InvalidClient('The Basic credentials are not form-urlencoded.', true);
   }
 }
 
@@ -52,6 +52,7 @@ const NO_SECRET_HASH = hashSecret('no client has this secret');
 export async function authenticateClient(sql: Sql, creds: ClientCredentials): Promise<Partner> {
   const partner = await findPartnerByClientId(sql, creds.clientId);
   const matches = safeEqual(hashSecret(creds.clientSecret), partner?.clientSecretHash ?? NO_SECRET_HASH);
-  if (!partner || !matches) throw invalidClient('Client authentication failed.', creds.method === 'basic');
+  if (!partner || !matches)
+    throw new InvalidClient('Client authentication failed.', creds.method === 'basic');
   return partner;
 }

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { Services } from '../container.js';
-import { invalidClient, OAuthError, unauthorized } from '../errors/index.js';
+import { InvalidClient, OAuthError, Unauthorized } from '../errors/index.js';
 import { bearerToken, isAuthFailure } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
@@ -39,7 +39,8 @@ export const oauthHandlers = (s: Services) => {
 
   const createToken: Handler<'createToken'> = async ({ req, body }) => {
     const client = await authenticatedClient(req, body);
-    if (!client) throw invalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
+    if (!client)
+      throw new InvalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
     const tokens = await s.oauth.token(client, body);
     return { status: 200, body: tokens, headers: NO_STORE };
   };
@@ -52,7 +53,8 @@ export const oauthHandlers = (s: Services) => {
 
   const introspectToken: Handler<'introspectToken'> = async ({ req, body }) => {
     const client = await authenticatedClient(req, body);
-    if (!client) throw invalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
+    if (!client)
+      throw new InvalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
     const info = await s.oauth.introspect(client, body.token, s.config.publicUrl ?? '');
     return { status: 200, body: info, headers: NO_STORE };
   };
@@ -61,9 +63,9 @@ export const oauthHandlers = (s: Services) => {
     const info = await countingFailures(s.limits.failures, [addressKey(req.ip)], isAuthFailure, async () => {
       const token = bearerToken(req);
       if (!token)
-        throw unauthorized('missing_token', 'Send the access token as "Authorization: Bearer tcat_...".');
+        throw new Unauthorized('missing_token', 'Send the access token as "Authorization: Bearer tcat_...".');
       const found = await s.oauth.tokenInfo(token);
-      if (!found) throw unauthorized('invalid_token', 'The access token is not one askTIAN issued.');
+      if (!found) throw new Unauthorized('invalid_token', 'The access token is not one askTIAN issued.');
       return found;
     });
     return { status: 200, body: info, headers: NO_STORE };

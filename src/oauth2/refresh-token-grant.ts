@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidGrant, invalidRequest, invalidScope, type OAuthError } from '../errors/index.js';
+import { InvalidGrant, InvalidRequest, InvalidScope, type OAuthError } from '../errors/index.js';
 import { formatScope, isSubset, parseScope } from './scopes.js';
 import {
   findPair,
@@ -25,23 +25,23 @@ export async function refreshTokenGrant(
   params: TokenRequest,
   now: Date,
 ): Promise<TokenResponse | OAuthError> {
-  if (!params.refresh_token) throw invalidRequest('refresh_token is required.');
+  if (!params.refresh_token) throw new InvalidRequest('refresh_token is required.');
   const pair = await findPair(tx, 'refresh', params.refresh_token, { forUpdate: true });
-  if (!pair) throw invalidGrant('The refresh token is invalid.');
+  if (!pair) throw new InvalidGrant('The refresh token is invalid.');
   // RFC 9700 §4.14.2: a confidential client's refresh token works only for that client.
-  if (pair.partnerId !== client.id) throw invalidGrant('The refresh token was issued to another client.');
+  if (pair.partnerId !== client.id) throw new InvalidGrant('The refresh token was issued to another client.');
   // A pair superseded inside the grace window is presented again: its parent was presented twice,
   // so two parties hold this family. Neither may keep a working pair (RFC 9700 §4.14.2).
   if (pair.revokedAt && pair.superseded) return replayDetected(tx, pair, client, now);
-  if (pair.revokedAt) throw invalidGrant('The refresh token has been revoked.');
-  if (pair.refreshExpiresAt <= now) throw invalidGrant('The refresh token has expired.');
+  if (pair.revokedAt) throw new InvalidGrant('The refresh token has been revoked.');
+  if (pair.refreshExpiresAt <= now) throw new InvalidGrant('The refresh token has expired.');
   const reuseInGrace = pair.rotatedAt !== null && (await isGraceReuse(tx, pair, client, now));
   if (pair.rotatedAt !== null && !reuseInGrace) return replayDetected(tx, pair, client, now);
   // RFC 6749 §6 / RFC 9700 §4.14.2: never wider than the user consented to.
   const requested = params.scope === undefined ? parseScope(pair.grantedScope) : parseScope(params.scope);
-  if (requested.length === 0) throw invalidScope('scope must name at least one scope.');
+  if (requested.length === 0) throw new InvalidScope('scope must name at least one scope.');
   if (!isSubset(requested, parseScope(pair.grantedScope))) {
-    throw invalidScope(`The requested scope exceeds the granted scope "${pair.grantedScope}".`);
+    throw new InvalidScope(`The requested scope exceeds the granted scope "${pair.grantedScope}".`);
   }
 
   if (reuseInGrace) {
@@ -61,7 +61,7 @@ export async function refreshTokenGrant(
 /** A replayed refresh token revokes every token of this user for the client (RFC 9700 §4.14.2). */
 async function replayDetected(tx: Sql, pair: TokenPair, client: Partner, now: Date): Promise<OAuthError> {
   await revokePairs(tx, pair.userId, { partnerId: client.id }, 'partner', now);
-  return invalidGrant(
+  return new InvalidGrant(
     'The refresh token was already used; every token of this user for your app is revoked.',
   );
 }

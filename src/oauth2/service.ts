@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { OAuthError } from '../errors/index.js';
+import { OAuthError, UnsupportedGrantType } from '../errors/index.js';
 import type { BearerVerifier } from '../http/auth.js';
 import type { Clock } from '../lib/clock.js';
 import { authorizationCodeGrant } from './authorization-code-grant.js';
@@ -49,7 +49,7 @@ export class OAuthService implements BearerVerifier {
 
   async token(client: Partner, params: TokenRequest): Promise<TokenResponse> {
     if (!Object.hasOwn(GRANTS, params.grant_type)) {
-      throw new OAuthError('unsupported_grant_type', `grant_type ${params.grant_type} is not supported.`);
+      throw new UnsupportedGrantType(`grant_type ${params.grant_type} is not supported.`);
     }
     const grant = GRANTS[params.grant_type as keyof typeof GRANTS];
     const outcome = await this.db.transaction((tx) => grant(tx, client, params, this.clock.now()));

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
-import { invalidGrant } from '../errors/index.js';
+import { InvalidGrant } from '../errors/index.js';
 import { hashSecret, newSecret } from '../lib/crypto.js';
 import { enqueueEvent } from '../webhooks/outbox.js';
 
@@ -104,7 +104,7 @@ export type MintInput = {
 export async function mintPair(tx: Sql, input: MintInput): Promise<TokenResponse> {
   // RFC 9700 §4.14.2: a disabled account gets no new tokens (its existing ones stop at the API).
   const [user] = await tx.query('select 1 from users where id = $1 and disabled_at is null', [input.userId]);
-  if (!user) throw invalidGrant('The user account is disabled.');
+  if (!user) throw new InvalidGrant('The user account is disabled.');
   const accessToken = newSecret('tcat_');
   const refreshToken = newSecret('tcrt_');
   const now = input.now.getTime();

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { badRequest } from '../errors/index.js';
+import { BadRequest } from '../errors/index.js';
 import type { Principal } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
 import type { Actor, PointsService } from './points.js';
@@ -14,7 +14,7 @@ export function actorOf(auth: Principal): Actor {
 export function idempotencyKeyOf(req: Request, bodyKey: string | undefined): string | undefined {
   const header = req.get('idempotency-key');
   if (header !== undefined && bodyKey !== undefined && header !== bodyKey) {
-    throw badRequest(
+    throw new BadRequest(
       'idempotency_key_mismatch',
       'The Idempotency-Key header and idempotencyKey field differ.',
       'idempotencyKey',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from '../db/database.js';
-import { conflict, unprocessable } from '../errors/index.js';
+import { Conflict, Unprocessable } from '../errors/index.js';
 
 export type Scope = { partnerId: number; userId: number; key: string | undefined };
 export type Stored<T> = { body: T; replayed: boolean };
@@ -26,7 +26,7 @@ export async function idempotent<T>(
     lockKey,
   ]);
   if (!lock?.ok) {
-    throw conflict(
+    throw new Conflict(
       'idempotency_key_in_flight',
       'A request with this idempotency key is still in progress; retry shortly.',
     );
@@ -38,7 +38,7 @@ export async function idempotent<T>(
   );
   if (prior) {
     if (prior.operation !== operation || prior.request_hash !== requestHash) {
-      throw unprocessable(
+      throw new Unprocessable(
         'idempotency_key_reused',
         'This idempotency key was already used with different parameters.',
         'idempotencyKey',

@@ -1,6 +1,6 @@
 import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
-import { badRequest, insufficientPoints, notFound, unprocessable } from '../errors/index.js';
+import { BadRequest, InsufficientPoints, NotFound, Unprocessable } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor } from '../lib/ids.js';
 import type { WebhookDelivery } from '../webhooks/delivery.js';
@@ -41,7 +41,7 @@ export class PointsService {
     const [row] = await this.db.query<{ balance: number }>('select balance from users where id = $1', [
       actor.userId,
     ]);
-    if (!row) throw notFound('user_not_found', 'No wallet for this user.');
+    if (!row) throw new NotFound('user_not_found', 'No wallet for this user.');
     return row.balance;
   }
 
@@ -70,7 +70,8 @@ export class PointsService {
             description: input.description ?? null,
             now,
           });
-          if (!posted) throw insufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
+          if (!posted)
+            throw new InsufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
           const recorded = await recordEvent(
             tx,
             actor.partnerId,
@@ -121,7 +122,7 @@ export class PointsService {
           const deduction = await ledger.findDeductionForRefund(tx, { ...actor, transactionId });
           if (!deduction) throw transactionNotFound(transactionId);
           if (deduction.type !== 'deduct') {
-            throw unprocessable(
+            throw new Unprocessable(
               'not_refundable',
               `Only deductions can be refunded; ${transactionId} is a ${deduction.type}.`,
             );
@@ -129,14 +130,14 @@ export class PointsService {
           const left = -deduction.amount - deduction.refundedAmount;
           const amount = input.amount ?? left;
           if (left === 0) {
-            throw unprocessable(
+            throw new Unprocessable(
               'refund_exceeds_deduction',
               `${transactionId} is already fully refunded.`,
               'amount',
             );
           }
           if (amount > left) {
-            throw unprocessable(
+            throw new Unprocessable(
               'refund_exceeds_deduction',
               `Only ${left} of the ${-deduction.amount} deducted points are left to refund.`,
               'amount',
@@ -250,7 +251,7 @@ function presentTransaction(r: LedgerRow): Schemas['Transaction'] {
 }
 
 const transactionNotFound = (id: string) =>
-  notFound('transaction_not_found', `No transaction ${id} for this user and partner.`);
+  new NotFound('transaction_not_found', `No transaction ${id} for this user and partner.`);
 
 const unprocessableCursor = () =>
-  badRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');
+  new BadRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');

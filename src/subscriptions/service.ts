@@ -1,6 +1,6 @@
 import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
-import { badRequest, conflict, insufficientPoints, notFound } from '../errors/index.js';
+import { BadRequest, Conflict, InsufficientPoints, NotFound } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor, newId } from '../lib/ids.js';
 import { idempotent, type Stored } from '../points/idempotency.js';
@@ -54,7 +54,8 @@ export class SubscriptionsService {
             description: `${input.planName}: ${first.start.toISOString().slice(0, 10)} to ${first.end.toISOString().slice(0, 10)}`,
             now,
           });
-          if (!charge) throw insufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
+          if (!charge)
+            throw new InsufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
           const sub = await insertSubscription(tx, {
             ...actor,
             publicId: newId('sub', now.getTime()),
@@ -92,7 +93,7 @@ export class SubscriptionsService {
   async list(actor: Actor, limit: number, cursor: string | undefined): Promise<Schemas['SubscriptionList']> {
     const before = cursor === undefined ? null : decodeCursor(cursor);
     if (before === undefined)
-      throw badRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');
+      throw new BadRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');
     const rows = await listSubscriptions(this.db, { ...actor, before, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const hasMore = rows.length > limit;
@@ -114,7 +115,7 @@ export class SubscriptionsService {
       const sub = await findSubscription(tx, { ...actor, publicId: subscriptionId }, { lock: true });
       if (!sub) throw subscriptionNotFound(subscriptionId);
       if (sub.status === 'canceled') {
-        throw conflict(
+        throw new Conflict(
           'subscription_already_canceled',
           `Subscription ${subscriptionId} already ended on ${sub.endedAt?.toISOString()}.`,
         );
@@ -175,4 +176,4 @@ async function cancelLocked(
 }
 
 const subscriptionNotFound = (id: string) =>
-  notFound('subscription_not_found', `No subscription ${id} for this user and partner.`);
+  new NotFound('subscription_not_found', `No subscription ${id} for this user and partner.`);

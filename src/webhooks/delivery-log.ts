@@ -1,6 +1,6 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
-import { badRequest, conflict, notFound, unprocessable } from '../errors/index.js';
+import { BadRequest, Conflict, NotFound, Unprocessable } from '../errors/index.js';
 import { decodeCursor, encodeCursor, newId } from '../lib/ids.js';
 import { type EndpointRow, findEndpoint } from './endpoints.js';
 import { type EventType, queueDeliveryJob } from './outbox.js';
@@ -42,9 +42,10 @@ const selectDeliveries = (
   join webhook_endpoints e on e.id = d.endpoint_id and e.deleted_at is null
   join webhook_events ev on ev.id = d.event_id`;
 
-const deliveryNotFound = (id: string) => notFound('webhook_delivery_not_found', `No webhook delivery ${id}.`);
+const deliveryNotFound = (id: string) =>
+  new NotFound('webhook_delivery_not_found', `No webhook delivery ${id}.`);
 const endpointDisabled = (id: string) =>
-  conflict('webhook_endpoint_disabled', `Webhook endpoint ${id} is disabled; enable it first.`);
+  new Conflict('webhook_endpoint_disabled', `Webhook endpoint ${id} is disabled; enable it first.`);
 
 export async function listDeliveries(
   tx: Sql,
@@ -58,7 +59,7 @@ export async function listDeliveries(
 ): Promise<Schemas['WebhookDeliveryList']> {
   const before = q.cursor === undefined ? null : decodeCursor(q.cursor);
   if (before === undefined)
-    throw badRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');
+    throw new BadRequest('invalid_cursor', 'The cursor is not one this API returned.', 'cursor');
   const rows = await tx.query<DeliveryRow>(
     `${selectDeliveries()}
      where e.partner_id = $1 and ($2::text is null or e.public_id = $2) and ($3::text is null or d.status = $3)
@@ -145,8 +146,9 @@ export async function recoverDeliveries(
   if (!endpoint.enabled) throw endpointDisabled(endpointPublicId);
   const since = new Date(window.since);
   const until = window.until === undefined ? now : new Date(window.until);
-  if (since > now) throw unprocessable('invalid_time_range', '`since` is in the future.', 'since');
-  if (until <= since) throw unprocessable('invalid_time_range', '`until` must be after `since`.', 'until');
+  if (since > now) throw new Unprocessable('invalid_time_range', '`since` is in the future.', 'since');
+  if (until <= since)
+    throw new Unprocessable('invalid_time_range', '`until` must be after `since`.', 'until');
   const rows = await tx.query<{ id: string }>(
     `insert into webhook_deliveries (public_id, event_id, endpoint_id, status, next_attempt_at, created_at)
      select 'wd_' || substr(md5(random()::text || f.event_id::text || clock_timestamp()::text), 1, 26), f.event_id, $1, 'pending', $4, $4

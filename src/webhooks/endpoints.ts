@@ -1,6 +1,6 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
-import { notFound, unprocessable } from '../errors/index.js';
+import { NotFound, Unprocessable } from '../errors/index.js';
 import { newId } from '../lib/ids.js';
 import type { EventType } from './outbox.js';
 import { newSigningSecret, type SecretBox } from './secrets.js';
@@ -38,11 +38,11 @@ export type EndpointContext = { box: SecretBox; allowHttpLocalhost: boolean; now
 
 function checkUrl(url: string, allowHttpLocalhost: boolean): void {
   const refusal = urlRefusal(url, allowHttpLocalhost);
-  if (refusal) throw unprocessable('invalid_webhook_url', refusal, 'url');
+  if (refusal) throw new Unprocessable('invalid_webhook_url', refusal, 'url');
 }
 
 export const endpointNotFound = (id: string) =>
-  notFound('webhook_endpoint_not_found', `No webhook endpoint ${id}.`);
+  new NotFound('webhook_endpoint_not_found', `No webhook endpoint ${id}.`);
 
 export async function createEndpoint(
   tx: Sql,
@@ -58,7 +58,7 @@ export async function createEndpoint(
     [partnerId],
   );
   if ((count?.n ?? 0) >= MAX_ENDPOINTS_PER_PARTNER) {
-    throw unprocessable(
+    throw new Unprocessable(
       'too_many_webhook_endpoints',
       `A partner may have at most ${MAX_ENDPOINTS_PER_PARTNER} webhook endpoints; delete one first.`,
     );
