@@ -1,14 +1,13 @@
 import pg from 'pg';
 import type { Config } from './config.js';
 import { Database } from './db/database.js';
-import type { BearerVerifier } from './http/auth.js';
 import { RateLimits } from './http/rate-limits.js';
 import { PrivyVerifier } from './identity/privy.js';
 import { migrateJobs } from './jobs/runner.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { type Mailer, smtpMailer } from './mail/mailer.js';
 import { NotificationsService } from './notifications/service.js';
-import { OAuthService } from './oauth2/service.js';
+import { type BearerVerifier, OAuthService } from './oauth2/service.js';
 import { PointsService } from './points/points.js';
 import { SubscriptionsService } from './subscriptions/service.js';
 import { buildWebhooks } from './webhooks/build.js';

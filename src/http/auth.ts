@@ -1,5 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Services } from '../container.js';
+
+
 import { type Partner, PartnerSchema } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
@@ -19,13 +21,6 @@ export type Principal =
       scopes: readonly string[];
       tokenId?: number;
     };
-
-/** What the OAuth module provides to authenticate `Authorization: Bearer tcat_...` on the API. */
-export interface BearerVerifier {
-  verifyAccessToken(
-    token: string,
-  ): Promise<{ partnerId: number; userId: number; scopes: string[]; tokenId: number } | undefined>;
-}
 
 declare module 'express-serve-static-core' {
   interface Request {

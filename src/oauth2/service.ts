@@ -2,7 +2,6 @@ import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
 import { OAuthError, UnsupportedGrantType } from '../errors/index.js';
-import type { BearerVerifier } from '../http/auth.js';
 import type { Clock } from '../lib/clock.js';
 import { authorizationCodeGrant } from './authorization-code-grant.js';
 import {
@@ -21,6 +20,13 @@ import { isActive, type TokenInfo, tokenInfo } from './token-info.js';
 import { findPair, type TokenResponse } from './tokens.js';
 
 type TokenRequest = components['schemas']['TokenRequest'];
+
+/** What the OAuth module provides to authenticate `Authorization: Bearer tcat_...` on the API. */
+export interface BearerVerifier {
+  verifyAccessToken(
+    token: string,
+  ): Promise<{ partnerId: number; userId: number; scopes: string[]; tokenId: number } | undefined>;
+}
 
 /** One module per grant (RFC 6749 §4.1.3, §6); anything else is unsupported_grant_type. */
 const GRANTS = {
