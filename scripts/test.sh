@@ -20,6 +20,10 @@ for (const f of ["integration.json", "contract.json", "dredd.json"]) {
   const p = `${dir}/${f}`;
   if (!existsSync(p)) { console.log(`[tests] ${f.replace(".json", "")}: no results (the run crashed)`); failed++; continue; }
   const r = JSON.parse(readFileSync(p, "utf8"));
+  for (const file of r.testResults ?? []) {
+    const n = (file.assertionResults ?? []).filter((a) => a.status === "skipped" || a.status === "pending").length;
+    if (n > 0) console.log(`[tests] skipped ${n} in ${file.name.replace(process.cwd() + "/", "")} (the reason is printed above)`);
+  }
   passed += r.numPassedTests ?? r.passing ?? 0;
   failed += (r.numFailedTests ?? r.failing ?? 0) + (r.errors ?? 0);
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0) + (r.skipped ?? 0);
