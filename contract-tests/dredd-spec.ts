@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { loadSpec, type OpenApiDocument } from '../src/http/spec.js';
+import { derefIn, loadSpec, type OpenApiDocument } from '../src/http/spec.js';
 
 /**
  * Dredd 14 reads the spec through an old YAML 1.1 / OAS 3.0 parser. Three things in openapi.yaml
@@ -15,20 +15,10 @@ import { loadSpec, type OpenApiDocument } from '../src/http/spec.js';
  */
 export function dreddView(spec: OpenApiDocument = loadSpec()): OpenApiDocument {
   const doc = structuredClone(spec);
-  const deref = (o: OpenApiDocument): OpenApiDocument => {
-    let cur = o;
-    while (cur && typeof cur.$ref === 'string') {
-      cur = (cur.$ref as string)
-        .replace(/^#\//, '')
-        .split('/')
-        .reduce((acc: OpenApiDocument, k: string) => acc?.[k], doc);
-    }
-    return cur;
-  };
   const fix = (param: OpenApiDocument) => {
-    const p = deref(param);
+    const p = derefIn(doc, param);
     if (!p) return;
-    if (p.schema?.$ref) p.schema = structuredClone(deref(p.schema));
+    if (p.schema?.$ref) p.schema = structuredClone(derefIn(doc, p.schema));
     if (p.example === undefined && p.schema?.example !== undefined) p.example = p.schema.example;
   };
   for (const p of Object.values<OpenApiDocument>(doc.components?.parameters ?? {})) fix(p);

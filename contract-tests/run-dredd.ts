@@ -1,7 +1,7 @@
 /**
- * `npm run test:dredd`: Dredd against the real server on a fresh database.
- * Seeds a partner and users, signs Privy session tokens with a key pair made here, obtains OAuth
- * tokens through the real browser flow when the OAuth server exists, hands all of it to
+ * `npm run test:dredd`: Dredd against the real server on a fresh database (the test kit's
+ * startTestServer, response validation on). Seeds a partner and users, obtains OAuth tokens through
+ * the real authorize -> sign-in -> consent -> token flow, hands all of it to
  * contract-tests/dredd-hooks.cjs in a JSON file, runs Dredd and exits with its code.
  */
 import { spawn } from 'node:child_process';
@@ -9,148 +9,62 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { loadConfig } from '../src/config.js';
-import { Database } from '../src/db/database.js';
 import { listOperations, loadSpec } from '../src/http/spec.js';
-import { createPartner } from '../src/partners/partners.js';
-import { startServer } from '../src/server.js';
-import { createUser } from '../src/users/users.js';
-import { createTestDatabase } from '../test/support/pg.js';
+import { FAKE_IDS } from '../test/support/fake-ids.js';
+import { startTestServer, type TestServer } from '../test/support/harness.js';
+import { obtainTokens } from '../test/support/oauth.js';
 import { writeDreddSpec } from './dredd-spec.js';
-import { OAuthPending, oauthImplemented, obtainTokens, type TokenSet } from './oauth-flow.js';
-import { pendingOperations } from './probes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PRIVY_APP_ID = 'dredd-privy-app';
 const REDIRECT_URI = 'https://partner.test/callback';
 const DREDD_TIMEOUT_MS = Number(process.env.DREDD_TIMEOUT_MS ?? 300_000);
+/** Session tokens are signed once, before Dredd starts: they must outlive the whole run. */
+const SESSION_SECONDS = 2 * 3600;
 
 async function main(): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), 'tian-dredd-'));
-  const testDb = await createTestDatabase();
-  console.log(
-    testDb.kind === 'postgres'
-      ? '[dredd] database: a fresh database on the real PostgreSQL server'
-      : '[dredd] database: embedded PostgreSQL (PGlite, in memory): no PostgreSQL server reachable',
-  );
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    NODE_ENV: 'test',
-    PRIVY_APP_ID,
-    PRIVY_VERIFICATION_KEY: await exportSPKI(publicKey),
-    ...(testDb.url ? { DATABASE_URL: testDb.url } : {}),
-    DATA_DIR: 'memory://',
-    VALIDATE_RESPONSES: 'true',
-    AUTH_RATE_LIMIT_PER_MINUTE: '100000',
-  });
-  const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir });
-  let running: Awaited<ReturnType<typeof startServer>> | undefined;
+  let t: TestServer | undefined;
   try {
-    running = await startServer(config, { db });
-    const baseUrl = running.url;
+    t = await startTestServer({ VALIDATE_RESPONSES: 'true', AUTH_RATE_LIMIT_PER_MINUTE: '100000' });
+    const server = t;
+    const baseUrl = server.url;
+    console.log(
+      server.dbKind === 'postgres'
+        ? '[dredd] database: a fresh database on the real PostgreSQL server'
+        : '[dredd] database: embedded PostgreSQL (PGlite, in memory): no PostgreSQL server reachable',
+    );
     console.log(`[dredd] server: ${baseUrl} (response validation on)`);
 
     // --- seed
-    const mkPartner = (name: string) =>
-      db.transaction((tx) =>
-        createPartner(tx, {
-          name,
-          redirectUris: [REDIRECT_URI],
-          allowedScopes: ['deduct', 'balance', 'subscriptions'],
-        }),
-      );
-    const main = await mkPartner('Dredd Partner');
-    const rotating = await mkPartner('Dredd Rotating Partner');
-    const sign = (privyId: string) =>
-      new SignJWT({ sid: 'dredd-session' })
-        .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
-        .setIssuer('privy.io')
-        .setAudience(PRIVY_APP_ID)
-        .setSubject(privyId)
-        .setIssuedAt()
-        .setExpirationTime('2h')
-        .sign(privateKey);
-    const mkUser = async (privyId: string | undefined, points: number, email?: string) => {
-      const u = await db.transaction((tx) =>
-        createUser(tx, {
-          ...(privyId ? { privyId } : {}),
-          ...(email ? { email, password: 'dredd-password-1' } : {}),
-          points,
-        }),
-      );
-      return { id: u.id, privyId: privyId ?? '', sessionToken: privyId ? await sign(privyId) : '' };
+    const main = await server.partner({ name: 'Dredd Partner', redirectUris: [REDIRECT_URI] });
+    const rotating = await server.partner({ name: 'Dredd Rotating Partner' });
+    const session = (privyId: string) => server.privyToken(privyId, { expiresInSec: SESSION_SECONDS });
+    const mkUser = async (privyId: string, points: number) => {
+      const u = await server.user({ privyId, points });
+      return { id: u.id, privyId, sessionToken: await session(privyId) };
     };
     const users = {
       main: await mkUser('did:privy:dreddmain', 1_000_000),
       poor: await mkUser('did:privy:dreddpoor', 5),
-      probe: await mkUser('did:privy:dreddprobe', 1_000_000),
-      ghost: { id: 0, privyId: 'did:privy:dreddghost', sessionToken: await sign('did:privy:dreddghost') },
+      ghost: { id: 0, privyId: 'did:privy:dreddghost', sessionToken: await session('did:privy:dreddghost') },
     };
     const oauthUser = { email: 'dredd-oauth@example.test', password: 'dredd-password-1' };
-    await mkUser(undefined, 1_000_000, oauthUser.email);
+    await server.user({ ...oauthUser, points: 1_000_000 });
 
-    const legacy = (u: { privyId: string; sessionToken: string }) => ({
-      'x-api-key': main.clientSecret,
-      'x-privy-id': u.privyId,
-      'x-privy-session-token': u.sessionToken,
-    });
-    const pending = await pendingOperations({
-      baseUrl,
-      apiKey: main.clientSecret,
-      clientId: main.partner.clientId,
-      redirectUri: REDIRECT_URI,
-      user: legacy(users.probe),
-    });
-    console.log(`[dredd] operations still answering 501: ${[...pending].join(', ') || 'none'}`);
-
-    // --- OAuth tokens through the real browser flow, when the OAuth server exists
-    const oauth: { available: boolean; reason: string; tokens: Record<string, TokenSet> } = {
-      available: false,
-      reason: '',
-      tokens: {},
+    // --- OAuth tokens through the real browser flow; the run fails when the flow does.
+    const flow = (scope: string) =>
+      obtainTokens(server, { client: main, redirectUri: REDIRECT_URI, user: oauthUser, scope });
+    const all = 'deduct balance subscriptions';
+    const oauthTokens = {
+      full: await flow(all),
+      balanceOnly: await flow('balance'),
+      deductOnly: await flow('deduct'),
+      refreshJson: await flow(all),
+      refreshForm: await flow(all),
+      revokeJson: await flow(all),
+      revokeForm: await flow(all),
     };
-    let oauthFailure: string | undefined;
-    const probe = await oauthImplemented(baseUrl);
-    if (!probe.ok) oauth.reason = probe.reason;
-    else {
-      try {
-        const flow = (scope: string) =>
-          obtainTokens({
-            baseUrl,
-            clientId: main.partner.clientId,
-            clientSecret: main.clientSecret,
-            redirectUri: REDIRECT_URI,
-            ...oauthUser,
-            scope,
-          });
-        const all = 'deduct balance subscriptions';
-        oauth.tokens = {
-          full: await flow(all),
-          balanceOnly: await flow('balance'),
-          deductOnly: await flow('deduct'),
-          refreshJson: await flow(all),
-          refreshForm: await flow(all),
-          revokeJson: await flow(all),
-          revokeForm: await flow(all),
-        };
-        oauth.available = true;
-      } catch (err) {
-        if (err instanceof OAuthPending) oauth.reason = err.message;
-        else {
-          // Implemented but broken: run the rest anyway, then fail the run.
-          oauthFailure = `the OAuth flow failed: ${(err as Error).message.slice(0, 400)}`;
-          oauth.reason = oauthFailure;
-        }
-      }
-    }
-    console.log(
-      oauth.available
-        ? '[dredd] OAuth: tokens obtained through authorize -> sign-in -> consent -> token'
-        : `[dredd] OAuth: not available yet (${oauth.reason}); OAuth success paths are skipped`,
-    );
+    console.log('[dredd] OAuth: tokens obtained through authorize -> sign-in -> consent -> token');
 
     // --- what the hooks need
     const spec = loadSpec();
@@ -176,13 +90,13 @@ async function main(): Promise<number> {
         {
           baseUrl,
           apiKey: main.clientSecret,
-          clientId: main.partner.clientId,
-          partnerId: main.partner.id,
+          clientId: main.clientId,
+          partnerId: main.id,
           rotatingApiKey: rotating.clientSecret,
           redirectUri: REDIRECT_URI,
           users,
-          pending: [...pending],
-          oauth,
+          oauthTokens,
+          fakeIds: FAKE_IDS,
           operations,
           reportFile,
         },
@@ -213,14 +127,11 @@ async function main(): Promise<number> {
     }
     for (const p of report.problems) console.error(`[dredd] hook problem: ${p}`);
     console.log(`[dredd] ${summary ?? 'no summary line from Dredd'}`);
-    writeSummaryFile(summary, report.problems.length + (oauthFailure ? 1 : 0));
-    if (oauthFailure) console.error(`[dredd] FAIL: ${oauthFailure}`);
-    if (report.problems.length > 0 || report.seen === 0 || oauthFailure) return 1;
+    writeSummaryFile(summary, report.problems.length);
+    if (report.problems.length > 0 || report.seen === 0) return 1;
     return code;
   } finally {
-    await running?.close().catch((e) => console.error('[dredd] server close:', e));
-    await db.close().catch(() => {});
-    await testDb.drop().catch((e) => console.error('[dredd] drop database:', e));
+    await t?.stop().catch((e) => console.error('[dredd] stop:', e));
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,21 @@ export function loadSpec(): OpenApiDocument {
   return cached;
 }
 
+/** Follows local `$ref`s (`#/components/...`) in `doc` until it reaches an object that is not one. */
+export function derefIn(doc: OpenApiDocument, o: OpenApiDocument): OpenApiDocument {
+  let cur = o;
+  while (cur && typeof cur.$ref === 'string') {
+    cur = (cur.$ref as string)
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce((acc: OpenApiDocument, k: string) => acc?.[k], doc);
+  }
+  return cur;
+}
+
+/** derefIn openapi.yaml; one argument, so it can be handed to `map`. */
+export const deref = (o: OpenApiDocument): OpenApiDocument => derefIn(loadSpec(), o);
+
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 
 export function listOperations(spec: OpenApiDocument = loadSpec()): SpecOperation[] {

@@ -116,16 +116,31 @@ export function authorizePath(query: AuthorizeQuery): string {
   return `/api/oauth2/authorize?${new URLSearchParams({ response_type: 'code', ...query })}`;
 }
 
+type WalletUser = { email: string; password: string };
+
+/** A scripted browser signed in to the wallet with email + password (from /wallet/login). */
+export async function signInToWallet(t: TestServer, user: WalletUser): Promise<ScriptedBrowser> {
+  const browser = new ScriptedBrowser(t.url);
+  const login = await browser.get('/wallet/login');
+  const res = await browser.post('/wallet/login', {
+    ...formFields(await login.text()),
+    method: 'password',
+    email: user.email,
+    password: user.password,
+  });
+  if (res.status !== 303) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+  return browser;
+}
+
 /**
- * The user's side of the code flow with a scripted browser: open the authorize URL, sign in with
- * email + password, answer the consent screen. Returns the final redirect to the partner.
+ * The first half of the code flow with a scripted browser: open the authorize URL and sign in with
+ * email + password from its page. Returns the consent page's response (not yet read).
  */
-export async function authorizeAsUser(
+export async function openConsent(
   t: TestServer,
   query: AuthorizeQuery,
-  user: { email: string; password: string },
-  decision: 'allow' | 'deny' = 'allow',
-): Promise<{ location: URL; browser: ScriptedBrowser }> {
+  user: WalletUser,
+): Promise<{ consent: Response; browser: ScriptedBrowser }> {
   const browser = new ScriptedBrowser(t.url);
   const login = await browser.get(authorizePath(query));
   if (login.status !== 200) throw new Error(`authorize answered ${login.status}: ${await login.text()}`);
@@ -138,6 +153,20 @@ export async function authorizeAsUser(
   if (signedIn.status !== 303) throw new Error(`login answered ${signedIn.status}`);
   const consent = await browser.get(signedIn.headers.get('location') ?? '');
   if (consent.status !== 200) throw new Error(`consent answered ${consent.status}: ${await consent.text()}`);
+  return { consent, browser };
+}
+
+/**
+ * The user's side of the code flow with a scripted browser: open the authorize URL, sign in with
+ * email + password, answer the consent screen. Returns the final redirect to the partner.
+ */
+export async function authorizeAsUser(
+  t: TestServer,
+  query: AuthorizeQuery,
+  user: WalletUser,
+  decision: 'allow' | 'deny' = 'allow',
+): Promise<{ location: URL; browser: ScriptedBrowser }> {
+  const { consent, browser } = await openConsent(t, query, user);
   const done = await browser.post('/wallet/consent', { ...formFields(await consent.text()), decision });
   if (done.status !== 303) throw new Error(`consent POST answered ${done.status}: ${await done.text()}`);
   return { location: new URL(done.headers.get('location') ?? ''), browser };

@@ -1,4 +1,3 @@
-import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { type Client, createClient } from '../../generated/sdk/client/index.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Database } from '../../src/db/database.js';
@@ -11,6 +10,7 @@ import { createPartner, type NewPartner } from '../../src/partners/partners.js';
 import { type Running, startServer } from '../../src/server.js';
 import { createUser, type NewUser } from '../../src/users/users.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
+import { legacyHeaders, type PrivySignOptions, privyApp } from './privy.js';
 
 export const PRIVY_APP_ID = 'test-privy-app';
 
@@ -19,10 +19,9 @@ export type TestServer = Running & {
   dbKind: TestDatabase['kind'];
   clock: ManualClock;
   /** Signs a Privy session token with the app's test key (or another key, to forge one). */
-  privyToken(
-    privyId: string,
-    opts?: { expiresInSec?: number; audience?: string; issuer?: string; key?: CryptoKey },
-  ): Promise<string>;
+  privyToken(privyId: string, opts?: Omit<PrivySignOptions, 'now'>): Promise<string>;
+  /** The legacy flow's headers (API key, Privy id, a fresh session token) for this partner and user. */
+  legacyHeaders(apiKey: string, privyId: string): Promise<Record<string, string>>;
   partner(
     input?: Partial<NewPartner>,
   ): Promise<{ id: number; clientId: string; clientSecret: string; name: string }>;
@@ -52,14 +51,13 @@ let seq = 0;
 
 /** Starts the real server on 127.0.0.1:0 over a fresh database; everything is torn down by stop(). */
 export async function startTestServer(overrides: Partial<Record<string, string>> = {}): Promise<TestServer> {
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const privy = await privyApp(PRIVY_APP_ID);
   const testDb = await createTestDatabase();
   const config: Config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
     NODE_ENV: 'test',
-    PRIVY_APP_ID,
-    PRIVY_VERIFICATION_KEY: await exportSPKI(publicKey),
+    ...privy.env,
     ...(testDb.url ? { DATABASE_URL: testDb.url } : {}),
     DATA_DIR: 'memory://',
     ...overrides,
@@ -69,17 +67,11 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
   // Jobs run when a test drains them (no background worker), so every test controls when work happens.
   let running = await startServer(config, { clock, db, worker: false });
 
-  const privyToken: TestServer['privyToken'] = async (privyId, opts = {}) => {
-    const now = Math.floor(clock.now().getTime() / 1000);
-    return new SignJWT({ sid: 'test-session' })
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
-      .setIssuer(opts.issuer ?? 'privy.io')
-      .setAudience(opts.audience ?? PRIVY_APP_ID)
-      .setSubject(privyId)
-      .setIssuedAt(now - 10)
-      .setExpirationTime(now + (opts.expiresInSec ?? 3600))
-      .sign(opts.key ?? privateKey);
-  };
+  // Sessions are issued on the test's clock, which is the one the server verifies them against.
+  const privyToken: TestServer['privyToken'] = (privyId, opts = {}) =>
+    privy.sign(privyId, { ...opts, now: Math.floor(clock.now().getTime() / 1000) });
+  const legacy = async (apiKey: string, privyId: string) =>
+    legacyHeaders(apiKey, privyId, await privyToken(privyId));
 
   const client = (headers: Record<string, string> = {}) => createClient({ baseUrl: running.url, headers });
 
@@ -89,6 +81,7 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
     dbKind: testDb.kind,
     clock,
     privyToken,
+    legacyHeaders: legacy,
     client,
     async partner(input = {}) {
       const { partner, clientSecret } = await db.transaction((tx) =>
@@ -134,11 +127,7 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       await drainJobs(running.services.jobsPool, buildTasks(running.services));
     },
     async legacyClient(apiKey, privyId) {
-      return client({
-        'X-API-Key': apiKey,
-        'X-Privy-Id': privyId,
-        'X-Privy-Session-Token': await privyToken(privyId),
-      });
+      return client(await legacy(apiKey, privyId));
     },
     async stop() {
       await running.close();
