@@ -53,11 +53,7 @@ async function legacyCaller(allowed: Scope[]): Promise<Caller> {
   return {
     partnerId: partner.id,
     userId: user.id,
-    headers: {
-      'X-API-Key': partner.clientSecret,
-      'X-Privy-Id': user.privyId,
-      'X-Privy-Session-Token': await t.privyToken(user.privyId),
-    },
+    headers: await t.legacyHeaders(partner.clientSecret, user.privyId),
   };
 }
 

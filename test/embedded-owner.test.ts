@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/db/embedded.js';
+import { legacyHeaders, privyApp } from './support/privy.js';
 
 // One owner per embedded data directory (DESIGN.md "Embedded database rules"), with real processes:
 // `src/main.ts` as `npm start` runs it and `src/cli.ts` as `npm run cli` does, on one DATA_DIR.
@@ -16,10 +16,10 @@ const dataDir = join(root, 'pglite');
 const PRIVY_ID = 'did:privy:owner-test';
 const children = new Set<ChildProcess>();
 let env: NodeJS.ProcessEnv;
-let privyHeaders: Record<string, string>;
+let sessionToken: string;
 
 beforeAll(async () => {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const privy = await privyApp('owner-test');
   env = {
     ...process.env,
     PORT: '0',
@@ -27,18 +27,9 @@ beforeAll(async () => {
     DATA_DIR: dataDir,
     DATABASE_URL: '',
     NODE_ENV: 'test',
-    PRIVY_APP_ID: 'owner-test',
-    PRIVY_VERIFICATION_KEY: await exportSPKI(publicKey),
+    ...privy.env,
   };
-  const token = await new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256' })
-    .setIssuer('privy.io')
-    .setAudience('owner-test')
-    .setSubject(PRIVY_ID)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
-  privyHeaders = { 'X-Privy-Id': PRIVY_ID, 'X-Privy-Session-Token': token };
+  sessionToken = await privy.sign(PRIVY_ID);
 });
 
 afterAll(() => {
@@ -121,7 +112,7 @@ let apiKey = '';
 const api = (s: Server, path: string, init: RequestInit = {}) =>
   fetch(`${s.url}${path}`, {
     ...init,
-    headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json', ...privyHeaders },
+    headers: { 'Content-Type': 'application/json', ...legacyHeaders(apiKey, PRIVY_ID, sessionToken) },
     signal: AbortSignal.timeout(10_000),
   });
 const balanceOf = async (s: Server) => {

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../generated/sdk/client/index.js';
 import { deductPoints, getBalance } from '../generated/sdk/index.js';
@@ -10,6 +9,7 @@ import { loadConfig } from '../src/config.js';
 import { createPartner } from '../src/partners/partners.js';
 import { startServer } from '../src/server.js';
 import { createUser } from '../src/users/users.js';
+import { legacyHeaders, privyApp } from './support/privy.js';
 
 // The README's default: no DATABASE_URL, so the server runs on the embedded PGlite in DATA_DIR.
 const dir = mkdtempSync(join(tmpdir(), 'tian-embedded-'));
@@ -17,21 +17,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('embedded database (the default without DATABASE_URL)', () => {
   it('serves the points API and keeps the data across a restart', async () => {
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    const env = {
-      PORT: '0',
-      DATA_DIR: join(dir, 'pglite'),
-      PRIVY_APP_ID: 'embedded-test',
-      PRIVY_VERIFICATION_KEY: await exportSPKI(publicKey),
-    };
-    const sessionToken = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256' })
-      .setIssuer('privy.io')
-      .setAudience('embedded-test')
-      .setSubject('did:privy:embedded')
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(privateKey);
+    const privy = await privyApp('embedded-test');
+    const env = { PORT: '0', DATA_DIR: join(dir, 'pglite'), ...privy.env };
 
     const first = await startServer(loadConfig(env));
     expect(first.services.db.kind).toBe('embedded');
@@ -41,11 +28,7 @@ describe('embedded database (the default without DATABASE_URL)', () => {
     await first.services.db.transaction((tx) =>
       createUser(tx, { privyId: 'did:privy:embedded', points: 40 }),
     );
-    const headers = {
-      'X-API-Key': clientSecret,
-      'X-Privy-Id': 'did:privy:embedded',
-      'X-Privy-Session-Token': sessionToken,
-    };
+    const headers = legacyHeaders(clientSecret, 'did:privy:embedded', await privy.sign('did:privy:embedded'));
     const api = createClient({ baseUrl: first.url, headers });
     const d = await deductPoints({ client: api, body: { amount: 15, idempotencyKey: 'emb-1' } });
     expect(d.data?.newBalance).toBe(25);

@@ -18,11 +18,7 @@ beforeAll(async () => {
   t = await startTestServer();
   partner = await t.partner();
   user = await t.user({ points: 100 });
-  legacy = {
-    'x-api-key': partner.clientSecret,
-    'x-privy-id': user.privyId,
-    'x-privy-session-token': await t.privyToken(user.privyId),
-  };
+  legacy = await t.legacyHeaders(partner.clientSecret, user.privyId);
 });
 afterAll(() => t?.stop());
 

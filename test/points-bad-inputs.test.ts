@@ -11,12 +11,7 @@ beforeAll(async () => {
   t = await startTestServer();
   apiKey = (await t.partner()).clientSecret;
   user = await t.user({ points: 100 });
-  good = {
-    'content-type': 'application/json',
-    'x-api-key': apiKey,
-    'x-privy-id': user.privyId,
-    'x-privy-session-token': await t.privyToken(user.privyId),
-  };
+  good = { 'content-type': 'application/json', ...(await t.legacyHeaders(apiKey, user.privyId)) };
 });
 afterAll(() => t?.stop());
 
@@ -265,11 +260,7 @@ describe('idempotency', () => {
 
   it('a failed attempt stores nothing, so the same key works once the user has the points', async () => {
     const u = await t.user({ points: 2 });
-    const headers = {
-      ...good,
-      'x-privy-id': u.privyId,
-      'x-privy-session-token': await t.privyToken(u.privyId),
-    };
+    const headers = { ...good, ...(await t.legacyHeaders(apiKey, u.privyId)) };
     const send = () =>
       fetch(`${t.url}/api/v1/points/deduct`, {
         method: 'POST',

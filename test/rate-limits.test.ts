@@ -41,11 +41,7 @@ async function oauthPost(path: string, from: string, body: Record<string, string
 
 async function legacyHeaders(apiKey: string) {
   const user = await t.user({ points: 10 });
-  return {
-    'X-API-Key': apiKey,
-    'X-Privy-Id': user.privyId,
-    'X-Privy-Session-Token': await t.privyToken(user.privyId),
-  };
+  return t.legacyHeaders(apiKey, user.privyId);
 }
 
 describe('rate limits on the points API', () => {

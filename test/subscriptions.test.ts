@@ -27,11 +27,7 @@ async function caller(points: number) {
   const user = await t.user({ points });
   const call = async (method: string, path: string, body?: unknown, extra: Record<string, string> = {}) => {
     // A fresh Privy session per call: tests move the clock by months.
-    const headers = {
-      'X-API-Key': partner.clientSecret,
-      'X-Privy-Id': user.privyId,
-      'X-Privy-Session-Token': await t.privyToken(user.privyId),
-    };
+    const headers = await t.legacyHeaders(partner.clientSecret, user.privyId);
     const res = await fetch(`${t.url}${path}`, {
       method,
       headers: {
