@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorizeAsUser, authorizePath, formFields, ScriptedBrowser } from './support/browser.js';
+import {
+  authorizeAsUser,
+  authorizePath,
+  formFields,
+  openConsent,
+  ScriptedBrowser,
+} from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 
 let t: TestServer;
@@ -209,16 +215,8 @@ describe('wallet sign-in and consent pages', () => {
 
   it('login and consent POSTs answer 303; consent shows the app and permissions in plain words', async () => {
     const { partner, email, query } = await setup({ name: 'Acme <Reader> & "Co"' });
-    const b = new ScriptedBrowser(t.url);
-    const login = await b.get(authorizePath(query));
-    const signedIn = await b.post('/wallet/login', {
-      ...formFields(await login.text()),
-      method: 'password',
-      email,
-      password: PASSWORD,
-    });
-    expect(signedIn.status).toBe(303);
-    const consent = await b.get(signedIn.headers.get('location') ?? '');
+    // openConsent throws unless the sign-in POST answers 303 and the consent page 200.
+    const { consent, browser: b } = await openConsent(t, query, { email, password: PASSWORD });
     expectPageHeaders(consent);
     const page = await consent.text();
     expect(page).toContain('Acme &#60;Reader&#62; &#38; &#34;Co&#34;');
@@ -285,15 +283,7 @@ describe('wallet sign-in and consent pages', () => {
 
   it('CSRF: a consent POST without or with a wrong token is refused with 403 and issues no code', async () => {
     const { email, query } = await setup();
-    const b = new ScriptedBrowser(t.url);
-    const login = await b.get(authorizePath(query));
-    const signedIn = await b.post('/wallet/login', {
-      ...formFields(await login.text()),
-      method: 'password',
-      email,
-      password: PASSWORD,
-    });
-    const consent = await b.get(signedIn.headers.get('location') ?? '');
+    const { consent, browser: b } = await openConsent(t, query, { email, password: PASSWORD });
     const fields = formFields(await consent.text());
     const before = await codeCount();
     const { csrf_token: _, ...withoutToken } = fields;
@@ -324,15 +314,7 @@ describe('wallet sign-in and consent pages', () => {
 
   it('the consent POST re-checks the carried request: a swapped redirect URI gets an error page', async () => {
     const { email, query } = await setup();
-    const b = new ScriptedBrowser(t.url);
-    const login = await b.get(authorizePath(query));
-    const signedIn = await b.post('/wallet/login', {
-      ...formFields(await login.text()),
-      method: 'password',
-      email,
-      password: PASSWORD,
-    });
-    const consent = await b.get(signedIn.headers.get('location') ?? '');
+    const { consent, browser: b } = await openConsent(t, query, { email, password: PASSWORD });
     const fields = formFields(await consent.text());
     const res = await b.post('/wallet/consent', {
       ...fields,

@@ -1,50 +1,31 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deductPoints, getBalance } from '../generated/sdk/index.js';
-import { chromiumAvailable, launchChromium, startCallbackServer } from './support/browser.js';
-import { startTestServer, type TestServer } from './support/harness.js';
+import {
+  type ChromiumSuite,
+  chromiumAvailable,
+  signInOnPage,
+  startChromiumSuite,
+} from './support/browser.js';
+import { tokenRequest } from './support/oauth.js';
 
 const PASSWORD = 'correct horse battery';
 
 describe.skipIf(!chromiumAvailable())('the seed OAuth flow in a real browser (Chromium)', () => {
-  let t: TestServer;
-  let browser: Browser;
-  let callback: Awaited<ReturnType<typeof startCallbackServer>>;
-  let partner: Awaited<ReturnType<TestServer['partner']>>;
+  let suite: ChromiumSuite;
+  let t: ChromiumSuite['t'];
+  let browser: ChromiumSuite['browser'];
+  let callback: ChromiumSuite['callback'];
+  let partner: ChromiumSuite['partner'];
 
   beforeAll(async () => {
-    t = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '1000' });
-    callback = await startCallbackServer();
-    partner = await t.partner({
-      name: 'Acme Reader',
-      redirectUris: [callback.url],
-      allowedScopes: ['deduct', 'balance'],
-    });
-    browser = await launchChromium();
+    suite = await startChromiumSuite({ name: 'Acme Reader', allowedScopes: ['deduct', 'balance'] });
+    ({ t, browser, callback, partner } = suite);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await callback?.close();
-    await t?.stop();
-  });
+  afterAll(() => suite?.stop());
 
-  function authorizeUrl(state: string, scope = 'deduct balance'): string {
-    const q = new URLSearchParams({
-      response_type: 'code',
-      client_id: partner.clientId,
-      redirect_uri: callback.url,
-      scope,
-      state,
-    });
-    return `${t.url}/api/oauth2/authorize?${q}`;
-  }
-
-  async function signIn(page: Page, email: string) {
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
-  }
+  const authorizeUrl = (state: string, scope = 'deduct balance') => suite.authorizeUrl({ scope, state });
+  const signIn = (page: Page, email: string) => signInOnPage(page, { email, password: PASSWORD });
 
   it('sign in, Allow, code exchange, deduct with the bearer token, refresh, replay revokes everything', async () => {
     const user = await t.user({ email: 'browser-user@example.com', password: PASSWORD, points: 500 });
@@ -76,16 +57,12 @@ describe.skipIf(!chromiumAvailable())('the seed OAuth flow in a real browser (Ch
     await context.close();
 
     // Step 3: the seed's JSON token request.
-    const tokenRes = await fetch(`${t.url}/api/oauth2/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: callback.url,
-        client_id: partner.clientId,
-        client_secret: partner.clientSecret,
-      }),
+    const tokenRes = await tokenRequest(t, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: callback.url,
+      client_id: partner.clientId,
+      client_secret: partner.clientSecret,
     });
     expect(tokenRes.status).toBe(200);
     const tokens = (await tokenRes.json()) as { access_token: string; refresh_token: string; scope: string };
@@ -112,15 +89,11 @@ describe.skipIf(!chromiumAvailable())('the seed OAuth flow in a real browser (Ch
 
     // Step 5: refresh; the old pair dies at once.
     const refresh = (refreshToken: string) =>
-      fetch(`${t.url}/api/oauth2/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          grant_type: 'refresh_token',
-          refresh_token: refreshToken,
-          client_id: partner.clientId,
-          client_secret: partner.clientSecret,
-        }),
+      tokenRequest(t, {
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        client_id: partner.clientId,
+        client_secret: partner.clientSecret,
       });
     const rotated = (await (await refresh(tokens.refresh_token)).json()) as {
       access_token: string;

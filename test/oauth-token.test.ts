@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deductPoints, getBalance } from '../generated/sdk/index.js';
 import { authorizeAsUser } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
+import { pkcePair } from './support/oauth.js';
 
 let t: TestServer;
 let seq = 0;
@@ -13,10 +13,6 @@ beforeAll(async () => {
 afterAll(() => t?.stop());
 
 const REDIRECT = 'https://partner.test/callback';
-const verifierAndChallenge = () => {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-};
 
 type Partner = Awaited<ReturnType<TestServer['partner']>>;
 
@@ -28,7 +24,7 @@ async function setup(opts: { scope?: string; refreshGraceSeconds?: number; pkce?
   });
   const email = `token-user-${seq}@example.com`;
   const user = await t.user({ email, password: 'correct horse battery', points: 500 });
-  const pkce = verifierAndChallenge();
+  const pkce = pkcePair();
   const query: Record<string, string> = {
     client_id: partner.clientId,
     redirect_uri: REDIRECT,
@@ -215,7 +211,7 @@ describe('token endpoint: authorization_code grant', () => {
   it('PKCE: the right verifier works; a wrong or missing one is invalid_grant', async () => {
     const { partner, code, verifier } = await setup({ pkce: true });
     expect((await exchange(partner, code)).json).toMatchObject({ error: 'invalid_grant' });
-    const wrong = await exchange(partner, code, { code_verifier: verifierAndChallenge().verifier });
+    const wrong = await exchange(partner, code, { code_verifier: pkcePair().verifier });
     expect(wrong.json).toEqual({
       error: 'invalid_grant',
       error_description: 'code_verifier does not match the code_challenge.',
@@ -225,7 +221,7 @@ describe('token endpoint: authorization_code grant', () => {
 
   it('PKCE downgrade: a verifier for a code issued without a challenge is invalid_grant', async () => {
     const { partner, code } = await setup();
-    const res = await exchange(partner, code, { code_verifier: verifierAndChallenge().verifier });
+    const res = await exchange(partner, code, { code_verifier: pkcePair().verifier });
     expect(res.res.status).toBe(400);
     expect(res.json.error).toBe('invalid_grant');
   });

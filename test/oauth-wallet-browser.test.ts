@@ -1,45 +1,29 @@
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumAvailable, launchChromium, startCallbackServer } from './support/browser.js';
-import { startTestServer, type TestServer } from './support/harness.js';
+import {
+  type ChromiumSuite,
+  chromiumAvailable,
+  signInOnPage,
+  startChromiumSuite,
+} from './support/browser.js';
 
 const PASSWORD = 'correct horse battery';
 
 describe.skipIf(!chromiumAvailable())('wallet sign-in pages in a real browser (Chromium)', () => {
-  let t: TestServer;
-  let browser: Browser;
-  let callback: Awaited<ReturnType<typeof startCallbackServer>>;
-  let partner: Awaited<ReturnType<TestServer['partner']>>;
+  let suite: ChromiumSuite;
+  let t: ChromiumSuite['t'];
+  let browser: ChromiumSuite['browser'];
+  let callback: ChromiumSuite['callback'];
 
   beforeAll(async () => {
-    t = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '1000' });
-    callback = await startCallbackServer();
-    partner = await t.partner({
-      name: 'Acme Reader',
-      redirectUris: [callback.url],
-      allowedScopes: ['balance'],
-    });
-    browser = await launchChromium();
+    suite = await startChromiumSuite({ name: 'Acme Reader', allowedScopes: ['balance'] });
+    ({ t, browser, callback } = suite);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await callback?.close();
-    await t?.stop();
-  });
+  afterAll(() => suite?.stop());
 
   const sessionRows = async () =>
     Number((await t.db.query<{ n: string }>('select count(*) as n from wallet_sessions'))[0]?.n);
 
-  function authorizeUrl(state: string): string {
-    const q = new URLSearchParams({
-      response_type: 'code',
-      client_id: partner.clientId,
-      redirect_uri: callback.url,
-      scope: 'balance',
-      state,
-    });
-    return `${t.url}/api/oauth2/authorize?${q}`;
-  }
+  const authorizeUrl = (state: string) => suite.authorizeUrl({ scope: 'balance', state });
 
   it('an anonymous visit stores no session; the form signs in with the CSRF cookie; a NUL in a hidden field gets a 400 page', async () => {
     await t.user({ email: 'chromium-hardening@example.com', password: PASSWORD });
@@ -69,10 +53,7 @@ describe.skipIf(!chromiumAvailable())('wallet sign-in pages in a real browser (C
 
     // The untouched form signs in: the only row is the signed-in session.
     await page.goto(authorizeUrl('signed-in'));
-    await page.getByLabel('Email').fill('chromium-hardening@example.com');
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
+    await signInOnPage(page, { email: 'chromium-hardening@example.com', password: PASSWORD });
     expect(await sessionRows()).toBe(1);
     await page.getByRole('button', { name: 'Allow', exact: true }).click();
     await page.waitForURL((u) => u.href.startsWith(callback.url));

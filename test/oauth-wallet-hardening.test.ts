@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { purgeExpired } from '../src/housekeeping.js';
 import { purgeExpiredCodes, purgeExpiredTokens } from '../src/oauth2/codes.js';
 import { purgeExpiredSessions } from '../src/web/sessions.js';
-import { authorizeAsUser, formFields, ScriptedBrowser } from './support/browser.js';
+import { authorizeAsUser, formFields, ScriptedBrowser, signInToWallet } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 
 let t: TestServer;
@@ -266,18 +266,7 @@ describe('purging what has expired', () => {
   it('purgeExpiredSessions deletes expired sessions (and anonymous rows of older versions) and keeps live ones', async () => {
     const a = await setup();
     const b = await setup();
-    const signIn = async (email: string) => {
-      const browser = new ScriptedBrowser(t.url);
-      const page = await browser.get('/wallet/login');
-      const res = await browser.post('/wallet/login', {
-        ...formFields(await page.text()),
-        method: 'password',
-        email,
-        password: PASSWORD,
-      });
-      expect(res.status).toBe(303);
-      return browser;
-    };
+    const signIn = (email: string) => signInToWallet(t, { email, password: PASSWORD });
     const ours = async () =>
       (
         await t.db.query<{ user_id: string | null }>(

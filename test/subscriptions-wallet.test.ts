@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formFields, ScriptedBrowser } from './support/browser.js';
+import { formFields, ScriptedBrowser, signInToWallet } from './support/browser.js';
+import { FAKE_IDS } from './support/fake-ids.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 
 // Users see their subscriptions in wallet settings (server-rendered, no script) and cancel them
@@ -17,16 +18,7 @@ async function signedInUser() {
   const email = `wallet-subs-${++seq}@example.test`;
   const password = 'wallet-subs-password';
   const user = await t.user({ email, password, points: 1000 });
-  const browser = new ScriptedBrowser(t.url);
-  const login = await browser.get('/wallet/login');
-  const res = await browser.post('/wallet/login', {
-    ...formFields(await login.text()),
-    method: 'password',
-    email,
-    password,
-  });
-  expect(res.status).toBe(303);
-  return { user, browser };
+  return { user, browser: await signInToWallet(t, { email, password }) };
 }
 
 async function subscribe(userId: number, planName: string, partnerName: string) {
@@ -140,7 +132,7 @@ describe('subscriptions in wallet settings', () => {
       { subscription_id: "1' or 1=1", when: 'now' },
       { subscription_id: '', when: 'now' },
       { when: 'now' },
-      { subscription_id: 'sub_00000000000000000000000000', when: 'now' },
+      { subscription_id: FAKE_IDS.subscriptionId, when: 'now' },
       { subscription_id: theirs.id, when: 'now' },
       { subscription_id: mine.id, when: 'tomorrow' },
       { subscription_id: mine.id },

@@ -9,8 +9,9 @@ import {
   scanExpiringTokens,
   sendExpiryNotice,
 } from '../src/oauth2/expiry-notices.js';
-import { formFields, ScriptedBrowser } from './support/browser.js';
+import { formFields, ScriptedBrowser, signInToWallet } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
+import { tokenRequest } from './support/oauth.js';
 import { startSmtpServer, type TestSmtp } from './support/smtp.js';
 
 // ajv ships CommonJS with `export default` typings; createRequire sidesteps the ESM interop.
@@ -101,18 +102,7 @@ async function emailJobs(server: TestServer = t) {
   );
 }
 
-async function signIn(email: string): Promise<ScriptedBrowser> {
-  const browser = new ScriptedBrowser(t.url);
-  const login = await browser.get('/wallet/login');
-  const res = await browser.post('/wallet/login', {
-    ...formFields(await login.text()),
-    method: 'password',
-    email,
-    password: PASSWORD,
-  });
-  expect(res.status).toBe(303);
-  return browser;
-}
+const signIn = (email: string): Promise<ScriptedBrowser> => signInToWallet(t, { email, password: PASSWORD });
 
 /** The fields of the settings page's form that posts to `action` (its CSRF token and hidden ids). */
 function formFor(page: string, action: string): Record<string, string> {
@@ -231,15 +221,11 @@ describe('token expiry notices: when they come', () => {
     let refreshToken = pair.refreshToken;
     for (let day = 20; day <= 120; day += 20) {
       await tickAt(issuedAt, day);
-      const res = await fetch(`${t.url}/api/oauth2/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          grant_type: 'refresh_token',
-          refresh_token: refreshToken,
-          client_id: partner.clientId,
-          client_secret: partner.clientSecret,
-        }),
+      const res = await tokenRequest(t, {
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        client_id: partner.clientId,
+        client_secret: partner.clientSecret,
       });
       expect(res.status).toBe(200);
       refreshToken = ((await res.json()) as { refresh_token: string }).refresh_token;

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { Browser } from 'playwright-core';
-import type { TestServer } from './harness.js';
+import type { Browser, Page } from 'playwright-core';
+import type { NewPartner } from '../../src/partners/partners.js';
+import { startTestServer, type TestServer } from './harness.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -57,6 +58,53 @@ export async function startCallbackServer(): Promise<{
         server.closeAllConnections();
       }),
   };
+}
+
+export type ChromiumSuite = {
+  t: TestServer;
+  browser: Browser;
+  /** The partner's redirect URI: a loopback server recording every callback. */
+  callback: Awaited<ReturnType<typeof startCallbackServer>>;
+  partner: Awaited<ReturnType<TestServer['partner']>>;
+  /** The absolute authorize URL of a code-flow request by this partner to its callback. */
+  authorizeUrl(query: { scope: string; state: string }): string;
+  stop(): Promise<void>;
+};
+
+/** What a real-browser suite needs: the server, a partner redirecting to a loopback callback, Chromium. */
+export async function startChromiumSuite(partnerInput: Partial<NewPartner>): Promise<ChromiumSuite> {
+  const t = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '1000' });
+  const callback = await startCallbackServer();
+  let browser: Browser | undefined;
+  const stop = async () => {
+    await browser?.close();
+    await callback.close();
+    await t.stop();
+  };
+  try {
+    const partner = await t.partner({ ...partnerInput, redirectUris: [callback.url] });
+    browser = await launchChromium();
+    return {
+      t,
+      browser,
+      callback,
+      partner,
+      authorizeUrl: (query) =>
+        `${t.url}${authorizePath({ client_id: partner.clientId, redirect_uri: callback.url, ...query })}`,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Signs in on the wallet's sign-in page in Chromium and waits for the consent screen. */
+export async function signInOnPage(page: Page, user: { email: string; password: string }): Promise<void> {
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
 }
 
 /** A scripted browser over fetch: keeps cookies, never follows redirects by itself. */
