@@ -285,15 +285,20 @@ function validLeaf(schema: OpenApiDocument, name: string, hints: Hints): fc.Arbi
   }
 }
 
+/** The object schema an `allOf` of object schemas describes: every part's properties, all their required. */
+function mergeAllOf(parts: OpenApiDocument[]): OpenApiDocument {
+  const merged = { type: 'object', properties: {}, required: [] as string[] };
+  for (const part of parts.map(deref)) {
+    Object.assign(merged.properties, part.properties ?? {});
+    merged.required.push(...(part.required ?? []));
+  }
+  return merged;
+}
+
 function arb(raw: OpenApiDocument, name: string, hints: Hints, depth = 0): fc.Arbitrary<unknown> {
   const schema = deref(raw) ?? {};
   if (schema.allOf) {
-    const merged = { type: 'object', properties: {}, required: [] as string[] };
-    for (const part of schema.allOf.map(deref)) {
-      Object.assign(merged.properties, part.properties ?? {});
-      merged.required.push(...(part.required ?? []));
-    }
-    return arb(merged, name, hints, depth);
+    return arb(mergeAllOf(schema.allOf), name, hints, depth);
   }
   const alternatives = schema.oneOf ?? schema.anyOf;
   if (alternatives)
@@ -365,12 +370,7 @@ const FREE_TEXT = new Set(['state', 'description', 'reason', 'planName']);
 function gentleArb(raw: OpenApiDocument, name: string, hints: Hints): fc.Arbitrary<unknown> {
   const schema = deref(raw) ?? {};
   if (schema.allOf) {
-    const merged = { type: 'object', properties: {}, required: [] as string[] };
-    for (const part of schema.allOf.map(deref)) {
-      Object.assign(merged.properties, part.properties ?? {});
-      merged.required.push(...(part.required ?? []));
-    }
-    return gentleArb(merged, name, hints);
+    return gentleArb(mergeAllOf(schema.allOf), name, hints);
   }
   const alternatives = schema.oneOf ?? schema.anyOf;
   if (alternatives) return fc.oneof(...alternatives.map((s: OpenApiDocument) => gentleArb(s, name, hints)));

@@ -5,7 +5,6 @@
  * Prints the coverage of those pairs; fails when a documented pair has no driver, and when any
  * operation answers 501 (every operation is implemented: a 501 is never documented, so never expected).
  */
-import { createRequire } from 'node:module';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OperationId } from '../src/http/operations.js';
@@ -21,26 +20,10 @@ import { authorizePath } from '../test/support/browser.js';
 import { FAKE_IDS } from '../test/support/fake-ids.js';
 import { startTestServer, type TestServer } from '../test/support/harness.js';
 import { obtainTokens, type TokenSet } from '../test/support/oauth.js';
-
-// ajv ships CommonJS with `export default` typings; createRequire sidesteps the ESM interop.
-const require = createRequire(import.meta.url);
-const Ajv2020 = require('ajv/dist/2020').default as typeof import('ajv/dist/2020.js').default;
-const addFormats = require('ajv-formats').default as typeof import('ajv-formats').default;
+import { schemaErrors } from '../test/support/spec-schemas.js';
 
 // ---------------------------------------------------------------- spec + schema validation
 const spec = loadSpec();
-const SPEC_ID = 'https://contract.tian.test/openapi';
-const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
-addFormats(ajv);
-ajv.addSchema({ $id: SPEC_ID, components: { schemas: spec.components.schemas } });
-
-const absolutise = (schema: OpenApiDocument): OpenApiDocument =>
-  JSON.parse(JSON.stringify(schema).replace(/"#\/components\//g, `"${SPEC_ID}#/components/`));
-
-function schemaErrors(schema: OpenApiDocument, value: unknown): string | undefined {
-  const validate = ajv.compile(absolutise(schema));
-  return validate(value) ? undefined : ajv.errorsText(validate.errors, { dataVar: 'body' });
-}
 
 /** Everything wrong with `res` as the documented `status` response of `op`; [] when it conforms. */
 async function conformance(op: SpecOperation, status: string, res: Response): Promise<string[]> {
@@ -64,7 +47,7 @@ async function conformance(op: SpecOperation, status: string, res: Response): Pr
           problems.push(`body is not JSON: ${text.slice(0, 200)}`);
         }
       }
-      const err = schemaErrors(media.schema, body);
+      const err = schemaErrors(media.schema, body, 'body');
       if (err) problems.push(`body: ${err} in ${text.slice(0, 400)}`);
     }
   } else if (text !== '') problems.push(`documented without a body, got ${text.slice(0, 200)}`);

@@ -33,14 +33,7 @@ async function call(method: string, path: string, headers: Record<string, string
   return { status: res.status, type: res.headers.get('content-type') ?? '', text };
 }
 
-async function moneyState() {
-  const [row] = await t.db.query<{ balance: number; n: string; k: string }>(
-    `select balance, (select count(*) from ledger_entries where user_id = $1) as n,
-            (select count(*) from idempotency_keys where user_id = $1) as k from users where id = $1`,
-    [user.id],
-  );
-  return row;
-}
+const moneyState = () => t.moneyState(user.id);
 
 describe('strings PostgreSQL cannot store are a 400 before anything reads them', () => {
   const JSON_CT = { 'content-type': 'application/json' };

@@ -15,14 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.stop());
 
-async function state() {
-  const [row] = await t.db.query<{ balance: number; n: string; k: string }>(
-    `select balance, (select count(*) from ledger_entries where user_id = $1) as n,
-            (select count(*) from idempotency_keys where user_id = $1) as k from users where id = $1`,
-    [user.id],
-  );
-  return row;
-}
+const state = () => t.moneyState(user.id);
 
 type Case = {
   name: string;

@@ -32,6 +32,11 @@ export type TestServer = Running & {
     userId: number,
     scope: string,
   ): Promise<{ accessToken: string; refreshToken: string }>;
+  /**
+   * A user's balance with the counts of their ledger rows (n) and idempotency keys (k): what a refused
+   * request must leave exactly as it was.
+   */
+  moneyState(userId: number): Promise<{ balance: number; n: string; k: string } | undefined>;
   /** Runs every background job that is due now, until none is left. */
   drainJobs(): Promise<void>;
   /** What the every-minute tick does at the clock's now (queue what fell due), then drainJobs. */
@@ -115,6 +120,14 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
         }),
       );
       return { accessToken: minted.access_token, refreshToken: minted.refresh_token };
+    },
+    async moneyState(userId) {
+      const [row] = await db.query<{ balance: number; n: string; k: string }>(
+        `select balance, (select count(*) from ledger_entries where user_id = $1) as n,
+                (select count(*) from idempotency_keys where user_id = $1) as k from users where id = $1`,
+        [userId],
+      );
+      return row;
     },
     drainJobs: () => drainJobs(running.services.jobsPool, buildTasks(running.services)),
     async restart() {
