@@ -756,6 +756,15 @@ const drivers: Drivers = {
 
 /** Pairs no request can provoke on purpose, with the reason. Keep this tiny. */
 const notDrivable: Partial<Record<OperationId, Record<string, string>>> = {};
+// An idempotency key in flight is held by a second connection's transaction; the embedded database
+// is one session, so there the 409s cannot be provoked (CI runs them on the real server).
+if (t.dbKind === 'embedded') {
+  const inFlight =
+    'needs the real PostgreSQL server: a second connection holds the key (PGlite is one session)';
+  for (const op of ['deductPoints', 'refundTransaction', 'createSubscription'] as const)
+    notDrivable[op] = { '409': inFlight };
+  console.warn(`[tests] contract: the idempotency-key-in-flight 409s are SKIPPED: ${inFlight}.`);
+}
 
 // ---------------------------------------------------------------- the table, run
 const operations = listOperations(spec);
