@@ -3,7 +3,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import { OAuthError, Problem } from '../errors/index.js';
 import { sendPage } from '../web/html.js';
 import { errorPage } from '../web/pages.js';
-import type { OpenApiDocument, SpecOperation } from './spec.js';
+import { derefIn, type OpenApiDocument, type SpecOperation } from './spec.js';
 
 /**
  * The one error renderer. Which format an error takes is read from openapi.yaml per operation and
@@ -32,12 +32,7 @@ export function errorFormatsOf(spec: OpenApiDocument, op: SpecOperation): (statu
 }
 
 function formatOfResponse(spec: OpenApiDocument, response: OpenApiDocument): ErrorFormat | undefined {
-  let r = response;
-  while (r?.$ref)
-    r = (r.$ref as string)
-      .replace(/^#\//, '')
-      .split('/')
-      .reduce((o: OpenApiDocument, k: string) => o?.[k], spec);
+  const r = derefIn(spec, response);
   const content = Object.keys(r?.content ?? {});
   if (content.includes('application/problem+json')) return 'problem';
   if (content.includes('text/html')) return 'html';

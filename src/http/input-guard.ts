@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { Problem } from '../errors/index.js';
-import { loadSpec, type OpenApiDocument, type SpecOperation } from './spec.js';
+import { derefIn, loadSpec, type OpenApiDocument, type SpecOperation } from './spec.js';
 
 /**
  * The request-input check of the API shell, run before authentication and the spec validator.
@@ -87,9 +87,9 @@ function numericParameters(op: SpecOperation): NumericParam[] {
   const item = spec.paths?.[op.path] ?? {};
   const params: OpenApiDocument[] = [...(item.parameters ?? []), ...(item[op.method]?.parameters ?? [])];
   const out: NumericParam[] = [];
-  for (const p of params.map((x) => deref(spec, x))) {
+  for (const p of params.map((x) => derefIn(spec, x))) {
     if (p?.in !== 'query' && p?.in !== 'path') continue;
-    const schema = deref(spec, p.schema ?? {});
+    const schema = derefIn(spec, p.schema ?? {});
     const types = ([] as string[]).concat(schema?.type ?? []);
     if (types.includes('integer')) out.push({ in: p.in, name: p.name, integer: true });
     else if (types.includes('number')) out.push({ in: p.in, name: p.name, integer: false });
@@ -118,17 +118,6 @@ function findBadNumber(req: Request, params: NumericParam[]): Issue | undefined 
     }
   }
   return undefined;
-}
-
-function deref(spec: OpenApiDocument, o: OpenApiDocument): OpenApiDocument {
-  let cur = o;
-  for (let i = 0; i < 16 && cur && typeof cur.$ref === 'string'; i++) {
-    cur = (cur.$ref as string)
-      .replace(/^#\//, '')
-      .split('/')
-      .reduce((acc: OpenApiDocument, k: string) => acc?.[k], spec);
-  }
-  return cur;
 }
 
 const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
