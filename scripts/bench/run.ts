@@ -104,7 +104,10 @@ const deadline = setTimeout(() => {
   void cleanup().finally(() => process.exit(1));
 }, budgetSec * 1000);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and
+  // the second must not kill it before the database is dropped. The deadline still bounds cleanup.
+  process.on(signal, () => {
+    if (cleaning) return;
     console.error(`\nbench: ${signal}; stopping the servers and dropping the database.`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -231,7 +234,7 @@ async function main() {
   for (const scenario of plain) await bench(() => [reference, project], scenario);
 
   if (opts.rss60) {
-    await project.stop();
+    await quietlyStop(project);
     project = await startProject(production, project.note);
     rss = await rssRun(project, seed, seedFile);
   }
@@ -240,7 +243,7 @@ async function main() {
     // Production refuses plain-http loopback webhook URLs (SSRF rules), and the receiver must be on
     // 127.0.0.1: this one scenario runs the project outside production, with response validation
     // still off as in production. Everything else about the request path is the same.
-    await project.stop();
+    await quietlyStop(project);
     state.receiver = await FastReceiver.start();
     const note =
       'NODE_ENV=development, VALIDATE_RESPONSES=false, WEBHOOK_ALLOW_HTTP_LOCALHOST=true (production refuses a loopback receiver)';
@@ -258,7 +261,7 @@ async function main() {
     if (created.status !== 201 || !endpoint.endpointId || !endpoint.secret) {
       throw new Error(`creating the webhook endpoint: HTTP ${created.status} ${JSON.stringify(endpoint)}`);
     }
-    await reference.stop();
+    await quietlyStop(reference);
     reference = await startReference({
       ...common,
       BENCH_WEBHOOK_SECRETS: JSON.stringify({ [endpoint.endpointId]: endpoint.secret }),
@@ -291,7 +294,17 @@ async function main() {
   mkdirSync(dirname(opts.json), { recursive: true });
   writeFileSync(opts.json, `${JSON.stringify(output, null, 2)}\n`);
   console.log(`  JSON: ${opts.json}`);
+  await Promise.all([quietlyStop(project), quietlyStop(reference)]);
   return checked.every((r) => r.consistency?.ok);
+}
+
+/**
+ * Stops a server once the requests the load generator abandoned at the end of its last run have
+ * finished (it stops waiting for answers, the server does not), so shutdown does not cut them off.
+ */
+async function quietlyStop(server: Server): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await server.stop();
 }
 
 /** One load run: CPU of the server and of PostgreSQL around it; the consistency check after a deduct run. */
@@ -444,8 +457,10 @@ async function rssRun(project: Server, seed: Seed, seedFile: string): Promise<Re
     },
   });
   const mb = (b: number) => Math.round(b / 1024 / 1024);
-  const start = samples[0] ?? 0;
-  const end = samples.at(-1) ?? 0;
+  // RSS saw-tooths with garbage collection, so start and end are 10 s means, not single samples.
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / Math.max(1, xs.length);
+  const start = mean(samples.slice(0, 10));
+  const end = mean(samples.slice(-10));
   const peak = Math.max(...samples);
   const growth = start ? (end - start) / start : 0;
   return {
@@ -459,7 +474,7 @@ async function rssRun(project: Server, seed: Seed, seedFile: string): Promise<Re
     rps: Math.round(record.rps),
     consistent: record.consistency?.ok,
     samplesMb: samples.map(mb),
-    summary: `fresh ${mb(fresh)} MB; after warm-up ${mb(start)} MB, after ${RSS_SECONDS} s ${mb(end)} MB, peak ${mb(peak)} MB: ${(growth * 100).toFixed(1)} % growth (${growth < 0.1 ? 'flat, < 10 %' : 'NOT flat'}) at ${Math.round(record.rps)} req/s`,
+    summary: `fresh process ${mb(fresh)} MB; first 10 s after warm-up ${mb(start)} MB, last 10 s of ${RSS_SECONDS} ${mb(end)} MB (means), peak ${mb(peak)} MB: ${(growth * 100).toFixed(1)} % growth (${growth < 0.1 ? 'flat, < 10 %' : 'NOT flat'}) at ${Math.round(record.rps)} req/s`,
   };
 }
 
@@ -467,7 +482,8 @@ let ok = false;
 try {
   ok = await main();
 } catch (err) {
-  console.error(`\nbench failed: ${(err as Error).stack ?? err}`);
+  // After Ctrl-C the children die under the run; that is not a failure worth a stack trace.
+  if (!cleaning) console.error(`\nbench failed: ${(err as Error).stack ?? err}`);
 } finally {
   clearTimeout(deadline);
   await cleanup();
