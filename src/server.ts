@@ -32,7 +32,8 @@ export type ServerOptions = ContainerOptions & {
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Running> {
   const services = await buildContainer(config, opts);
-  const app = createApp({ services, handlers: routes(services), pages: [walletPages(services)] });
+  const inflight = new Set<Promise<unknown>>();
+  const app = createApp({ services, handlers: routes(services), pages: [walletPages(services)], inflight });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -54,6 +55,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       server.closeIdleConnections();
       const late = setTimeout(() => server.closeAllConnections(), deadline).unref();
       await Promise.all([closed, runner?.stop(deadline)]);
+      // Handlers whose client hung up are still running: let them finish before the database goes.
+      const stragglers = Promise.allSettled([...inflight]);
+      await Promise.race([stragglers, new Promise((resolve) => setTimeout(resolve, deadline).unref())]);
       clearTimeout(late);
       await closeContainer(services, opts);
     },

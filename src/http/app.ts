@@ -11,11 +11,21 @@ import { listOperations, loadSpec } from './spec.js';
 export type AppOptions = {
   services: Services;
   handlers: Handlers;
+  /**
+   * Handlers still running. Shutdown waits for them before closing the database: a client that
+   * hung up does not stop its handler, which must still finish (or roll back) cleanly.
+   */
+  inflight?: Set<Promise<unknown>>;
   /** Routers mounted before the API (server-rendered pages). */
   pages?: express.Router[];
 };
 
-export function createApp({ services, handlers, pages = [] }: AppOptions): express.Express {
+export function createApp({
+  services,
+  handlers,
+  pages = [],
+  inflight = new Set(),
+}: AppOptions): express.Express {
   const { config } = services;
   const app = express();
   app.disable('x-powered-by');
@@ -59,7 +69,7 @@ export function createApp({ services, handlers, pages = [] }: AppOptions): expre
       inputGuard(op),
       authenticate(op, services),
       ...validator,
-      handle(handlers, op.operationId),
+      handle(handlers, op.operationId, inflight),
     );
   }
   // What no operation matched: the validator names it (404 unknown path, 405 wrong method).
@@ -72,11 +82,11 @@ export function createApp({ services, handlers, pages = [] }: AppOptions): expre
   return app;
 }
 
-function handle(handlers: Handlers, operationId: OperationId) {
+function handle(handlers: Handlers, operationId: OperationId, inflight: Set<Promise<unknown>>) {
   const handler = handlers[operationId] as unknown as (input: unknown) => Promise<Reply<OperationId>>;
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const reply = await handler({
+      const running = handler({
         path: req.params,
         query: req.query,
         body: req.body,
@@ -84,6 +94,8 @@ function handle(handlers: Handlers, operationId: OperationId) {
         req,
         res,
       });
+      inflight.add(running);
+      const reply = await running.finally(() => inflight.delete(running));
       if (reply.status === 'handled') return;
       const { status, body, headers } = reply as unknown as {
         status: number;

@@ -174,9 +174,11 @@ export class WebhookDelivery {
   private claim(id: string, mode: 'first' | 'due', now: Date): Promise<Claimed | AttemptOutcome> {
     return this.db.transaction(async (tx) => {
       // The endpoint's row lock serialises claims per endpoint, so the in-flight count below is exact.
+      // FOR NO KEY UPDATE, not FOR UPDATE: a deduct inserting a delivery takes KEY SHARE on the
+      // endpoint (its foreign key), which FOR UPDATE would block; under load that deadlocked deducts.
       const [endpoint] = await tx.query<{ id: number; live: boolean }>(
         `select e.id, e.enabled and e.deleted_at is null as live from webhook_endpoints e
-         where e.id = (select endpoint_id from webhook_deliveries where id = $1) for update`,
+         where e.id = (select endpoint_id from webhook_deliveries where id = $1) for no key update`,
         [id],
       );
       if (!endpoint) return { kind: 'done' } as const;
