@@ -1,7 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Services } from '../container.js';
 
-
 import { type Partner, PartnerSchema } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
