@@ -9,6 +9,13 @@ import { startRunner } from './server.js';
  * `npm run worker -- --once` runs every job that is due now and exits.
  */
 const config = loadConfig();
+if (!config.databaseUrl) {
+  // The embedded database has one owner process, and `npm start` already runs the jobs in it.
+  console.error(
+    'TIAN Points worker: set DATABASE_URL (on the embedded database `npm start` runs the jobs itself)',
+  );
+  process.exit(1);
+}
 const services = await buildContainer(config);
 if (process.argv.includes('--once')) {
   await drainJobs(services.jobsPool, buildTasks(services));
