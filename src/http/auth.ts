@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Services } from '../container.js';
 
-import { type Partner, PartnerSchema } from '../db/entities.js';
+import type { Partner } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { findUserByPrivyId } from '../users/users.js';
@@ -110,17 +110,16 @@ async function authenticateUser(req: Request, services: Services): Promise<Princ
     // Credentials that disagree are refused: an API key sent with a token must be the token's partner's.
     if (req.get('x-api-key') !== undefined) {
       const keyPartner = await partnerFromApiKey(req, services);
-      if (keyPartner.id !== grant.partnerId) {
+      if (keyPartner.id !== grant.partner.id) {
         throw new Unauthorized(
           'credentials_mismatch',
           'The X-API-Key belongs to another partner than the access token; send one credential.',
         );
       }
     }
-    const partner = await services.db.em.findOneOrFail(PartnerSchema, { id: grant.partnerId });
     return {
       kind: 'user',
-      partner,
+      partner: grant.partner,
       userId: grant.userId,
       via: 'oauth',
       scopes: grant.scopes,

@@ -9,23 +9,21 @@ import {
   type AuthorizeParams,
   checkAuthorizationRequest,
 } from './authorize-request.js';
+import { type BearerGrant, verifyBearer } from './bearer.js';
 import { authenticateClient, type ClientCredentials } from './client-auth.js';
 import { issueCode } from './codes.js';
 import { type ConnectedApp, disconnectApp, listConnectedApps } from './connected-apps.js';
 import { type Introspection, introspect } from './introspection.js';
 import { refreshTokenGrant } from './refresh-token-grant.js';
 import { revokeToken } from './revoke.js';
-import { parseScope } from './scopes.js';
-import { isActive, type TokenInfo, tokenInfo } from './token-info.js';
-import { findPair, type TokenResponse } from './tokens.js';
+import { type TokenInfo, tokenInfo } from './token-info.js';
+import type { TokenResponse } from './tokens.js';
 
 type TokenRequest = components['schemas']['TokenRequest'];
 
 /** What the OAuth module provides to authenticate `Authorization: Bearer tcat_...` on the API. */
 export interface BearerVerifier {
-  verifyAccessToken(
-    token: string,
-  ): Promise<{ partnerId: number; userId: number; scopes: string[]; tokenId: number } | undefined>;
+  verifyAccessToken(token: string): Promise<BearerGrant | undefined>;
 }
 
 /** One module per grant (RFC 6749 §4.1.3, §6); anything else is unsupported_grant_type. */
@@ -76,20 +74,8 @@ export class OAuthService implements BearerVerifier {
   }
 
   /** `Authorization: Bearer tcat_...` on the points API: known, not revoked, not expired, user enabled. */
-  async verifyAccessToken(token: string) {
-    if (!token.startsWith('tcat_')) return undefined;
-    const pair = await findPair(this.db, 'access', token);
-    if (!pair || !isActive(pair, this.clock.now())) return undefined;
-    const [user] = await this.db.query('select 1 from users where id = $1 and disabled_at is null', [
-      pair.userId,
-    ]);
-    if (!user) return undefined;
-    return {
-      partnerId: pair.partnerId,
-      userId: pair.userId,
-      scopes: parseScope(pair.scope),
-      tokenId: pair.id,
-    };
+  verifyAccessToken(token: string): Promise<BearerGrant | undefined> {
+    return verifyBearer(this.db, token, this.clock.now());
   }
 
   connectedApps(userId: number): Promise<ConnectedApp[]> {

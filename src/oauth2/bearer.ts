@@ -1,0 +1,34 @@
+import type { Sql } from '../db/database.js';
+import type { Partner } from '../db/entities.js';
+import { hashSecret } from '../lib/crypto.js';
+import { type PartnerRow, partnerColumns, partnerFromRow } from '../partners/partners.js';
+import { parseScope } from './scopes.js';
+
+/** What a valid `Authorization: Bearer tcat_...` grants on the API. */
+export type BearerGrant = { partner: Partner; userId: number; scopes: string[]; tokenId: number };
+
+/** Every API call with a bearer token runs this, so it is one indexed statement, mapped by hand. */
+const ACTIVE_ACCESS_SQL = `select t.id, t.user_id, t.scope, ${partnerColumns('p')}
+  from oauth_tokens t
+  join users u on u.id = t.user_id and u.disabled_at is null
+  join partners p on p.id = t.partner_id
+  where t.access_hash = $1 and t.revoked_at is null and t.rotated_at is null and t.access_expires_at > $2`;
+
+/**
+ * The grant of an access token that is known, not revoked, not rotated away and not expired at
+ * `now` (the same rule as `isActive` in token-info.ts), whose user is enabled; with its partner.
+ */
+export async function verifyBearer(sql: Sql, token: string, now: Date): Promise<BearerGrant | undefined> {
+  if (!token.startsWith('tcat_')) return undefined;
+  const [row] = await sql.query<PartnerRow & { id: string; user_id: string; scope: string }>(
+    ACTIVE_ACCESS_SQL,
+    [hashSecret(token), now],
+  );
+  if (!row) return undefined;
+  return {
+    partner: partnerFromRow(row),
+    userId: Number(row.user_id),
+    scopes: parseScope(row.scope),
+    tokenId: Number(row.id),
+  };
+}
