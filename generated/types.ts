@@ -564,6 +564,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness probe
+         * @description Answers 200 while the process is alive and serving HTTP. It touches no database, so a
+         *     database outage never makes an orchestrator restart healthy processes; use `/readyz` to take
+         *     an instance out of rotation.
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness probe
+         * @description Answers 200 when this instance can serve requests: the database answers, every committed
+         *     migration is applied, and (when this process runs background jobs) the job runner is running.
+         *     Otherwise 503, naming the check that failed. Send traffic only to instances that answer 200.
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "token.revoked": {
@@ -806,6 +850,37 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
+        /** @description The liveness answer. */
+        HealthStatus: {
+            /**
+             * @description Always `ok` when the process answers at all.
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok";
+        };
+        /** @description The readiness answer, with the outcome of each check. */
+        Readiness: {
+            /**
+             * @description `ready` when every check passed.
+             * @example ready
+             * @enum {string}
+             */
+            status: "ready" | "unavailable";
+            checks: components["schemas"]["ReadinessChecks"];
+        };
+        /** @description The outcome of each readiness check. */
+        ReadinessChecks: {
+            database: components["schemas"]["CheckOutcome"];
+            migrations: components["schemas"]["CheckOutcome"];
+            jobRunner: components["schemas"]["CheckOutcome"];
+        };
+        /**
+         * @description `ok`; `failed`; or `not_running_here` for the job runner of a process that runs no jobs (not a failure).
+         * @example ok
+         * @enum {string}
+         */
+        CheckOutcome: "ok" | "failed" | "not_running_here";
         /**
          * @description Stable machine-readable error code of a problem; branch on this, not on `title` or `detail`.
          *     Each is explained at `https://docs.asktian.com/errors/<code>` (the problem's `type`).
@@ -844,10 +919,11 @@ export interface components {
          *       - `invalid_time_range` (422): The time window is empty, or starts in the future.
          *       - `rate_limited` (429): Too many requests; wait `Retry-After` seconds.
          *       - `internal_error` (500): Something failed on our side; nothing was changed that you were told about.
+         *       - `service_unavailable` (503): The database is unreachable for a moment; retry after `Retry-After` seconds.
          * @example insufficient_points
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "subscription_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "subscription_already_canceled" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "webhook_endpoint_disabled" | "invalid_webhook_url" | "too_many_webhook_endpoints" | "invalid_time_range" | "rate_limited" | "internal_error";
+        ErrorCode: "validation_failed" | "invalid_json" | "invalid_cursor" | "idempotency_key_mismatch" | "bad_request" | "missing_api_key" | "invalid_api_key" | "missing_session_token" | "invalid_session_token" | "privy_not_configured" | "missing_token" | "invalid_token" | "credentials_mismatch" | "insufficient_points" | "insufficient_scope" | "not_found" | "user_not_found" | "transaction_not_found" | "subscription_not_found" | "method_not_allowed" | "idempotency_key_in_flight" | "subscription_already_canceled" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "not_refundable" | "refund_exceeds_deduction" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "webhook_endpoint_disabled" | "invalid_webhook_url" | "too_many_webhook_endpoints" | "invalid_time_range" | "rate_limited" | "internal_error" | "service_unavailable";
         /** @description An RFC 9457 problem details object with a stable machine-readable `code`. */
         Problem: {
             /**
@@ -904,7 +980,7 @@ export interface components {
              * @example invalid_grant
              * @enum {string}
              */
-            error: "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "slow_down" | "server_error";
+            error: "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "slow_down" | "server_error" | "temporarily_unavailable";
             /**
              * @description Human-readable detail.
              * @example The authorization code has expired.
@@ -2661,6 +2737,41 @@ export interface components {
                 "application/json": components["schemas"]["OAuthError"];
             };
         };
+        /** @description The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds. */
+        ServiceUnavailable: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://docs.asktian.com/errors/service_unavailable",
+                 *       "title": "Service unavailable",
+                 *       "status": 503,
+                 *       "code": "service_unavailable",
+                 *       "detail": "The service is temporarily unavailable; retry in 5 seconds."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The database is unreachable for a moment (`temporarily_unavailable`, RFC 6749 §4.1.2.1); retry after `Retry-After` seconds. */
+        OAuthServiceUnavailable: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "temporarily_unavailable",
+                 *       "error_description": "The service is temporarily unavailable; retry in 5 seconds."
+                 *     }
+                 */
+                "application/json": components["schemas"]["OAuthError"];
+            };
+        };
     };
     parameters: {
         /** @description Legacy flow only. The user's Privy id; must be the subject of the session token. */
@@ -2744,6 +2855,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UserNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deductPoints: {
@@ -2800,6 +2912,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listTransactions: {
@@ -2851,6 +2964,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UserNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getTransaction: {
@@ -2897,6 +3011,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     refundTransaction: {
@@ -2959,6 +3074,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableRefund"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listSubscriptions: {
@@ -3013,6 +3129,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UserNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createSubscription: {
@@ -3075,6 +3192,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getSubscription: {
@@ -3124,6 +3242,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["SubscriptionNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     cancelSubscription: {
@@ -3185,6 +3304,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     authorize: {
@@ -3245,6 +3365,7 @@ export interface operations {
                 };
             };
             429: components["responses"]["OAuthTooManyRequests"];
+            503: components["responses"]["OAuthServiceUnavailable"];
         };
     };
     createToken: {
@@ -3299,6 +3420,7 @@ export interface operations {
             413: components["responses"]["OAuthBadRequest"];
             415: components["responses"]["OAuthBadRequest"];
             429: components["responses"]["OAuthTooManyRequests"];
+            503: components["responses"]["OAuthServiceUnavailable"];
         };
     };
     revokeToken: {
@@ -3338,6 +3460,7 @@ export interface operations {
             401: components["responses"]["OAuthInvalidClient"];
             415: components["responses"]["OAuthBadRequest"];
             429: components["responses"]["OAuthTooManyRequests"];
+            503: components["responses"]["OAuthServiceUnavailable"];
         };
     };
     introspectToken: {
@@ -3382,6 +3505,7 @@ export interface operations {
             413: components["responses"]["OAuthBadRequest"];
             415: components["responses"]["OAuthBadRequest"];
             429: components["responses"]["OAuthTooManyRequests"];
+            503: components["responses"]["OAuthServiceUnavailable"];
         };
     };
     getTokenInfo: {
@@ -3415,6 +3539,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["OAuthTooManyRequests"];
+            503: components["responses"]["OAuthServiceUnavailable"];
         };
     };
     getAuthorizationServerMetadata: {
@@ -3515,6 +3640,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     rotateClientSecret: {
@@ -3545,6 +3671,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listWebhookEndpoints: {
@@ -3572,6 +3699,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createWebhookEndpoint: {
@@ -3613,6 +3741,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["WebhookEndpointRefused"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getWebhookEndpoint: {
@@ -3643,6 +3772,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WebhookEndpointNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteWebhookEndpoint: {
@@ -3671,6 +3801,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WebhookEndpointNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateWebhookEndpoint: {
@@ -3715,6 +3846,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["WebhookEndpointRefused"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     rotateWebhookSecret: {
@@ -3746,6 +3878,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WebhookEndpointNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     sendTestWebhook: {
@@ -3777,6 +3910,7 @@ export interface operations {
             404: components["responses"]["WebhookEndpointNotFound"];
             409: components["responses"]["WebhookEndpointDisabled"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     recoverWebhookDeliveries: {
@@ -3819,6 +3953,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InvalidTimeRange"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listWebhookDeliveries: {
@@ -3858,6 +3993,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getWebhookDelivery: {
@@ -3888,6 +4024,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WebhookDeliveryNotFound"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     resendWebhookDelivery: {
@@ -3919,6 +4056,82 @@ export interface operations {
             404: components["responses"]["WebhookDeliveryNotFound"];
             409: components["responses"]["WebhookEndpointDisabled"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["HealthStatus"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready to serve requests. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready",
+                     *       "checks": {
+                     *         "database": "ok",
+                     *         "migrations": "ok",
+                     *         "jobRunner": "ok"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Not ready; `checks` names what failed. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "unavailable",
+                     *       "checks": {
+                     *         "database": "failed",
+                     *         "migrations": "failed",
+                     *         "jobRunner": "ok"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
         };
     };
     onTokenRevoked: {

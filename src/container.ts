@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Config } from './config.js';
 import { Database } from './db/database.js';
+import { ReadinessProbe } from './health/readiness.js';
 import { RateLimits } from './http/rate-limits.js';
 import { PrivyVerifier } from './identity/privy.js';
 import { migrateJobs } from './jobs/runner.js';
@@ -35,6 +36,8 @@ export type Services = {
   webhooks: WebhookService;
   /** Sends webhook deliveries: in-process first attempts, the delivery job, the retry scanner. */
   webhookDelivery: WebhookDelivery;
+  /** Readiness (/readyz): database, migrations, and the job runner when this process runs one. */
+  readiness: ReadinessProbe;
 };
 
 export type ContainerOptions = { clock?: Clock; db?: Database };
@@ -72,6 +75,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     mailer: smtpMailer(config),
     webhooks,
     webhookDelivery,
+    readiness: new ReadinessProbe(db),
   };
 }
 

@@ -43,6 +43,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (!config.publicUrl) services.config.publicUrl = url;
   const runner = opts.worker === false ? undefined : await startRunner(services);
+  services.readiness.runner = runner;
   return {
     app,
     services,

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AuthorizeData, AuthorizeErrors, AuthorizeResponses, CancelSubscriptionData, CancelSubscriptionErrors, CancelSubscriptionResponses, CreateSubscriptionData, CreateSubscriptionErrors, CreateSubscriptionResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeductPointsData, DeductPointsErrors, DeductPointsResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAuthorizationServerMetadataData, GetAuthorizationServerMetadataResponses, GetBalanceData, GetBalanceErrors, GetBalanceResponses, GetPartnerData, GetPartnerErrors, GetPartnerResponses, GetSubscriptionData, GetSubscriptionErrors, GetSubscriptionResponses, GetTokenInfoData, GetTokenInfoErrors, GetTokenInfoResponses, GetTransactionData, GetTransactionErrors, GetTransactionResponses, GetWebhookDeliveryData, GetWebhookDeliveryErrors, GetWebhookDeliveryResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, IntrospectTokenData, IntrospectTokenErrors, IntrospectTokenResponses, ListSubscriptionsData, ListSubscriptionsErrors, ListSubscriptionsResponses, ListTransactionsData, ListTransactionsErrors, ListTransactionsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, RecoverWebhookDeliveriesData, RecoverWebhookDeliveriesErrors, RecoverWebhookDeliveriesResponses, RefundTransactionData, RefundTransactionErrors, RefundTransactionResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RevokeTokenData, RevokeTokenErrors, RevokeTokenResponses, RotateClientSecretData, RotateClientSecretErrors, RotateClientSecretResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, SendTestWebhookData, SendTestWebhookErrors, SendTestWebhookResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses } from './types.gen.js';
+import type { AuthorizeData, AuthorizeErrors, AuthorizeResponses, CancelSubscriptionData, CancelSubscriptionErrors, CancelSubscriptionResponses, CreateSubscriptionData, CreateSubscriptionErrors, CreateSubscriptionResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeductPointsData, DeductPointsErrors, DeductPointsResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAuthorizationServerMetadataData, GetAuthorizationServerMetadataResponses, GetBalanceData, GetBalanceErrors, GetBalanceResponses, GetHealthData, GetHealthResponses, GetPartnerData, GetPartnerErrors, GetPartnerResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetSubscriptionData, GetSubscriptionErrors, GetSubscriptionResponses, GetTokenInfoData, GetTokenInfoErrors, GetTokenInfoResponses, GetTransactionData, GetTransactionErrors, GetTransactionResponses, GetWebhookDeliveryData, GetWebhookDeliveryErrors, GetWebhookDeliveryResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, IntrospectTokenData, IntrospectTokenErrors, IntrospectTokenResponses, ListSubscriptionsData, ListSubscriptionsErrors, ListSubscriptionsResponses, ListTransactionsData, ListTransactionsErrors, ListTransactionsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, RecoverWebhookDeliveriesData, RecoverWebhookDeliveriesErrors, RecoverWebhookDeliveriesResponses, RefundTransactionData, RefundTransactionErrors, RefundTransactionResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RevokeTokenData, RevokeTokenErrors, RevokeTokenResponses, RotateClientSecretData, RotateClientSecretErrors, RotateClientSecretResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, SendTestWebhookData, SendTestWebhookErrors, SendTestWebhookResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -475,3 +475,23 @@ export const resendWebhookDelivery = <ThrowOnError extends boolean = false>(opti
     url: '/api/v1/partner/webhook-deliveries/{deliveryId}/resend',
     ...options
 });
+
+/**
+ * Liveness probe
+ *
+ * Answers 200 while the process is alive and serving HTTP. It touches no database, so a
+ * database outage never makes an orchestrator restart healthy processes; use `/readyz` to take
+ * an instance out of rotation.
+ *
+ */
+export const getHealth = <ThrowOnError extends boolean = false>(options?: Options<GetHealthData, ThrowOnError>) => (options?.client ?? client).get<GetHealthResponses, unknown, ThrowOnError>({ url: '/healthz', ...options });
+
+/**
+ * Readiness probe
+ *
+ * Answers 200 when this instance can serve requests: the database answers, every committed
+ * migration is applied, and (when this process runs background jobs) the job runner is running.
+ * Otherwise 503, naming the check that failed. Send traffic only to instances that answer 200.
+ *
+ */
+export const getReadiness = <ThrowOnError extends boolean = false>(options?: Options<GetReadinessData, ThrowOnError>) => (options?.client ?? client).get<GetReadinessResponses, GetReadinessErrors, ThrowOnError>({ url: '/readyz', ...options });

@@ -7,6 +7,41 @@ export type ClientOptions = {
 export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequest | OnPointsDeductedWebhookRequest | OnPointsRefundedWebhookRequest | OnSubscriptionCreatedWebhookRequest | OnSubscriptionRenewedWebhookRequest | OnSubscriptionPaymentFailedWebhookRequest | OnSubscriptionCanceledWebhookRequest | OnTestPingWebhookRequest;
 
 /**
+ * The liveness answer.
+ */
+export type HealthStatus = {
+    /**
+     * Always `ok` when the process answers at all.
+     */
+    status: 'ok';
+};
+
+/**
+ * The readiness answer, with the outcome of each check.
+ */
+export type Readiness = {
+    /**
+     * `ready` when every check passed.
+     */
+    status: 'ready' | 'unavailable';
+    checks: ReadinessChecks;
+};
+
+/**
+ * The outcome of each readiness check.
+ */
+export type ReadinessChecks = {
+    database: CheckOutcome;
+    migrations: CheckOutcome;
+    jobRunner: CheckOutcome;
+};
+
+/**
+ * `ok`; `failed`; or `not_running_here` for the job runner of a process that runs no jobs (not a failure).
+ */
+export type CheckOutcome = 'ok' | 'failed' | 'not_running_here';
+
+/**
  * Stable machine-readable error code of a problem; branch on this, not on `title` or `detail`.
  * Each is explained at `https://docs.asktian.com/errors/<code>` (the problem's `type`).
  * - `validation_failed` (400): A parameter or body field breaks the schema (including NUL characters and unpaired UTF-16 surrogates); `param` and `errors` say which.
@@ -44,9 +79,10 @@ export type Webhooks = OnTokenRevokedWebhookRequest | OnTokenExpiringWebhookRequ
  * - `invalid_time_range` (422): The time window is empty, or starts in the future.
  * - `rate_limited` (429): Too many requests; wait `Retry-After` seconds.
  * - `internal_error` (500): Something failed on our side; nothing was changed that you were told about.
+ * - `service_unavailable` (503): The database is unreachable for a moment; retry after `Retry-After` seconds.
  *
  */
-export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'webhook_endpoint_not_found' | 'webhook_delivery_not_found' | 'webhook_endpoint_disabled' | 'invalid_webhook_url' | 'too_many_webhook_endpoints' | 'invalid_time_range' | 'rate_limited' | 'internal_error';
+export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' | 'idempotency_key_mismatch' | 'bad_request' | 'missing_api_key' | 'invalid_api_key' | 'missing_session_token' | 'invalid_session_token' | 'privy_not_configured' | 'missing_token' | 'invalid_token' | 'credentials_mismatch' | 'insufficient_points' | 'insufficient_scope' | 'not_found' | 'user_not_found' | 'transaction_not_found' | 'subscription_not_found' | 'method_not_allowed' | 'idempotency_key_in_flight' | 'subscription_already_canceled' | 'payload_too_large' | 'unsupported_media_type' | 'idempotency_key_reused' | 'not_refundable' | 'refund_exceeds_deduction' | 'webhook_endpoint_not_found' | 'webhook_delivery_not_found' | 'webhook_endpoint_disabled' | 'invalid_webhook_url' | 'too_many_webhook_endpoints' | 'invalid_time_range' | 'rate_limited' | 'internal_error' | 'service_unavailable';
 
 /**
  * An RFC 9457 problem details object with a stable machine-readable `code`.
@@ -104,7 +140,7 @@ export type OAuthError = {
     /**
      * The OAuth error code.
      */
-    error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'slow_down' | 'server_error';
+    error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'slow_down' | 'server_error' | 'temporarily_unavailable';
     /**
      * Human-readable detail.
      */
@@ -1373,6 +1409,10 @@ export type GetBalanceErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type GetBalanceError = GetBalanceErrors[keyof GetBalanceErrors];
@@ -1444,6 +1484,10 @@ export type DeductPointsErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type DeductPointsError = DeductPointsErrors[keyof DeductPointsErrors];
@@ -1500,6 +1544,10 @@ export type ListTransactionsErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type ListTransactionsError = ListTransactionsErrors[keyof ListTransactionsErrors];
@@ -1552,6 +1600,10 @@ export type GetTransactionErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type GetTransactionError = GetTransactionErrors[keyof GetTransactionErrors];
@@ -1624,6 +1676,10 @@ export type RefundTransactionErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type RefundTransactionError = RefundTransactionErrors[keyof RefundTransactionErrors];
@@ -1680,6 +1736,10 @@ export type ListSubscriptionsErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type ListSubscriptionsError = ListSubscriptionsErrors[keyof ListSubscriptionsErrors];
@@ -1751,6 +1811,10 @@ export type CreateSubscriptionErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type CreateSubscriptionError = CreateSubscriptionErrors[keyof CreateSubscriptionErrors];
@@ -1803,6 +1867,10 @@ export type GetSubscriptionErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type GetSubscriptionError = GetSubscriptionErrors[keyof GetSubscriptionErrors];
@@ -1867,6 +1935,10 @@ export type CancelSubscriptionErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type CancelSubscriptionError = CancelSubscriptionErrors[keyof CancelSubscriptionErrors];
@@ -1925,6 +1997,10 @@ export type AuthorizeErrors = {
      * Too many requests from this address; wait `Retry-After` seconds.
      */
     429: OAuthError;
+    /**
+     * The database is unreachable for a moment (`temporarily_unavailable`, RFC 6749 §4.1.2.1); retry after `Retry-After` seconds.
+     */
+    503: OAuthError;
 };
 
 export type AuthorizeError = AuthorizeErrors[keyof AuthorizeErrors];
@@ -1966,6 +2042,10 @@ export type CreateTokenErrors = {
      * Too many requests from this address; wait `Retry-After` seconds.
      */
     429: OAuthError;
+    /**
+     * The database is unreachable for a moment (`temporarily_unavailable`, RFC 6749 §4.1.2.1); retry after `Retry-After` seconds.
+     */
+    503: OAuthError;
 };
 
 export type CreateTokenError = CreateTokenErrors[keyof CreateTokenErrors];
@@ -2003,6 +2083,10 @@ export type RevokeTokenErrors = {
      * Too many requests from this address; wait `Retry-After` seconds.
      */
     429: OAuthError;
+    /**
+     * The database is unreachable for a moment (`temporarily_unavailable`, RFC 6749 §4.1.2.1); retry after `Retry-After` seconds.
+     */
+    503: OAuthError;
 };
 
 export type RevokeTokenError = RevokeTokenErrors[keyof RevokeTokenErrors];
@@ -2044,6 +2128,10 @@ export type IntrospectTokenErrors = {
      * Too many requests from this address; wait `Retry-After` seconds.
      */
     429: OAuthError;
+    /**
+     * The database is unreachable for a moment (`temporarily_unavailable`, RFC 6749 §4.1.2.1); retry after `Retry-After` seconds.
+     */
+    503: OAuthError;
 };
 
 export type IntrospectTokenError = IntrospectTokenErrors[keyof IntrospectTokenErrors];
@@ -2073,6 +2161,10 @@ export type GetTokenInfoErrors = {
      * Too many requests from this address; wait `Retry-After` seconds.
      */
     429: OAuthError;
+    /**
+     * The database is unreachable for a moment (`temporarily_unavailable`, RFC 6749 §4.1.2.1); retry after `Retry-After` seconds.
+     */
+    503: OAuthError;
 };
 
 export type GetTokenInfoError = GetTokenInfoErrors[keyof GetTokenInfoErrors];
@@ -2118,6 +2210,10 @@ export type GetPartnerErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type GetPartnerError = GetPartnerErrors[keyof GetPartnerErrors];
@@ -2147,6 +2243,10 @@ export type RotateClientSecretErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type RotateClientSecretError = RotateClientSecretErrors[keyof RotateClientSecretErrors];
@@ -2176,6 +2276,10 @@ export type ListWebhookEndpointsErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type ListWebhookEndpointsError = ListWebhookEndpointsErrors[keyof ListWebhookEndpointsErrors];
@@ -2221,6 +2325,10 @@ export type CreateWebhookEndpointErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type CreateWebhookEndpointError = CreateWebhookEndpointErrors[keyof CreateWebhookEndpointErrors];
@@ -2263,6 +2371,10 @@ export type DeleteWebhookEndpointErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type DeleteWebhookEndpointError = DeleteWebhookEndpointErrors[keyof DeleteWebhookEndpointErrors];
@@ -2305,6 +2417,10 @@ export type GetWebhookEndpointErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type GetWebhookEndpointError = GetWebhookEndpointErrors[keyof GetWebhookEndpointErrors];
@@ -2355,6 +2471,10 @@ export type UpdateWebhookEndpointErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type UpdateWebhookEndpointError = UpdateWebhookEndpointErrors[keyof UpdateWebhookEndpointErrors];
@@ -2397,6 +2517,10 @@ export type RotateWebhookSecretErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type RotateWebhookSecretError = RotateWebhookSecretErrors[keyof RotateWebhookSecretErrors];
@@ -2443,6 +2567,10 @@ export type SendTestWebhookErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type SendTestWebhookError = SendTestWebhookErrors[keyof SendTestWebhookErrors];
@@ -2497,6 +2625,10 @@ export type RecoverWebhookDeliveriesErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type RecoverWebhookDeliveriesError = RecoverWebhookDeliveriesErrors[keyof RecoverWebhookDeliveriesErrors];
@@ -2547,6 +2679,10 @@ export type ListWebhookDeliveriesErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type ListWebhookDeliveriesError = ListWebhookDeliveriesErrors[keyof ListWebhookDeliveriesErrors];
@@ -2589,6 +2725,10 @@ export type GetWebhookDeliveryErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type GetWebhookDeliveryError = GetWebhookDeliveryErrors[keyof GetWebhookDeliveryErrors];
@@ -2635,6 +2775,10 @@ export type ResendWebhookDeliveryErrors = {
      * Too many requests; wait `Retry-After` seconds.
      */
     429: Problem;
+    /**
+     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     */
+    503: Problem;
 };
 
 export type ResendWebhookDeliveryError = ResendWebhookDeliveryErrors[keyof ResendWebhookDeliveryErrors];
@@ -2647,6 +2791,47 @@ export type ResendWebhookDeliveryResponses = {
 };
 
 export type ResendWebhookDeliveryResponse = ResendWebhookDeliveryResponses[keyof ResendWebhookDeliveryResponses];
+
+export type GetHealthData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/healthz';
+};
+
+export type GetHealthResponses = {
+    /**
+     * The process is alive.
+     */
+    200: HealthStatus;
+};
+
+export type GetHealthResponse = GetHealthResponses[keyof GetHealthResponses];
+
+export type GetReadinessData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/readyz';
+};
+
+export type GetReadinessErrors = {
+    /**
+     * Not ready; `checks` names what failed.
+     */
+    503: Readiness;
+};
+
+export type GetReadinessError = GetReadinessErrors[keyof GetReadinessErrors];
+
+export type GetReadinessResponses = {
+    /**
+     * Ready to serve requests.
+     */
+    200: Readiness;
+};
+
+export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessResponses];
 
 export type OnTokenRevokedWebhookPayload = TokenRevokedEvent;
 

@@ -26,6 +26,12 @@ export type DatabaseOptions = {
   embeddedRole?: EmbeddedRole;
 };
 
+/**
+ * How long a request waits for a database connection before failing with a 503: during an outage
+ * new connections are refused or hang, and a request must fail fast rather than queue forever.
+ */
+export const CONNECT_TIMEOUT_MS = 3000;
+
 export class Database implements Sql {
   private constructor(
     readonly orm: MikroORM,
@@ -45,6 +51,7 @@ export class Database implements Sql {
           : { clientUrl: opts.url }),
         // PGlite is a single session; a second pooled connection would only queue behind the first.
         pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 20) },
+        driverOptions: { connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
         extensions: [Migrator],
         migrations: {
           migrationsList,
@@ -76,8 +83,10 @@ export class Database implements Sql {
   poolConfig(max: number): pg.PoolConfig {
     const c = this.orm.config;
     const url = c.get('clientUrl');
-    if (this.kind === 'postgres' && url) return { connectionString: url, max };
+    if (this.kind === 'postgres' && url)
+      return { connectionString: url, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
     return {
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       host: c.get('host'),
       port: c.get('port'),
       user: c.get('user'),
@@ -90,6 +99,12 @@ export class Database implements Sql {
   async migrate(): Promise<string[]> {
     const done = await this.orm.migrator.up();
     return done.map((m) => m.name);
+  }
+
+  /** Names of committed migrations (src/db/migrations/index.ts) not yet recorded as applied. */
+  async pendingMigrations(): Promise<string[]> {
+    const pending = await this.orm.migrator.getPending();
+    return pending.map((m) => m.name);
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {

@@ -7,7 +7,8 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'slow_down'
-  | 'server_error';
+  | 'server_error'
+  | 'temporarily_unavailable';
 
 /** An RFC 6749 §5.2 error: rendered as `{error, error_description}` on the OAuth operations. */
 export class OAuthError extends Error {

@@ -108,3 +108,17 @@ export class RateLimited extends Problem {
     );
   }
 }
+
+/** 503: the database cannot be reached for a moment; nothing was changed, so a retry is safe. */
+export class ServiceUnavailable extends Problem {
+  constructor(retryAfter: number) {
+    super(
+      503,
+      'service_unavailable',
+      'Service unavailable',
+      `The service is temporarily unavailable; retry in ${retryAfter} seconds.`,
+      {},
+      { 'Retry-After': String(retryAfter) },
+    );
+  }
+}

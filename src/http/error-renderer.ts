@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
-import { OAuthError, Problem } from '../errors/index.js';
+import { isConnectionFailure } from '../db/connection-failure.js';
+import { OAuthError, Problem, ServiceUnavailable } from '../errors/index.js';
 import { sendPage } from '../web/html.js';
 import { errorPage } from '../web/pages.js';
 import { derefIn, type OpenApiDocument, type SpecOperation } from './spec.js';
@@ -75,8 +76,16 @@ type HttpError = Error & {
   path?: string;
 };
 
+/** Seconds a client should wait after a database outage answer (the pool's connect timeout is 3 s). */
+const OUTAGE_RETRY_AFTER_S = 5;
+
 function toProblem(err: HttpError, req: Request, production: boolean): Problem {
   if (err instanceof Problem) return err;
+  // The database is down or dropped us: a transient 503 the client may retry, not a 500 bug.
+  if (isConnectionFailure(err)) {
+    console.error(`[error] ${req.method} ${req.path}: database unavailable: ${err.message}`);
+    return new ServiceUnavailable(OUTAGE_RETRY_AFTER_S);
+  }
   // Only OAuth operations throw OAuthError; should one reach a problem+json operation, keep its class.
   if (err instanceof OAuthError) {
     return err.status >= 500
@@ -148,6 +157,8 @@ function toProblem(err: HttpError, req: Request, production: boolean): Problem {
 
 function problemToOAuth(p: Problem): OAuthError {
   if (p.status === 429) return new OAuthError('slow_down', p.message, 429, p.headers);
+  // RFC 6749 §4.1.2.1 names this code for a server that is temporarily unable to handle the request.
+  if (p.status === 503) return new OAuthError('temporarily_unavailable', p.message, 503, p.headers);
   if (p.status >= 500) return new OAuthError('server_error', 'Something went wrong on our side.', 500);
   if (p.status === 401) return new OAuthError('invalid_client', p.message, 401);
   return new OAuthError(

@@ -1,4 +1,5 @@
 import type { Services } from '../container.js';
+import { healthHandlers } from '../health/handlers.js';
 import { oauthHandlers } from '../oauth2/handlers.js';
 import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
@@ -17,6 +18,7 @@ export function routes(s: Services, overrides: Partial<Handlers> = {}): Handlers
   const oauth = oauthHandlers(s);
   const partner = partnerHandlers(s.db, s.clock);
   const webhooks = webhookHandlers(s.webhooks);
+  const health = healthHandlers(s.readiness);
   return {
     // Points (user-level: legacy flow or bearer token)
     getBalance: points.getBalance,
@@ -51,6 +53,9 @@ export function routes(s: Services, overrides: Partial<Handlers> = {}): Handlers
     listWebhookDeliveries: webhooks.listWebhookDeliveries,
     getWebhookDelivery: webhooks.getWebhookDelivery,
     resendWebhookDelivery: webhooks.resendWebhookDelivery,
+    // Health (no authentication)
+    getHealth: health.getHealth,
+    getReadiness: health.getReadiness,
     ...overrides,
   };
 }

@@ -75,7 +75,20 @@ export async function migrateJobs(pgPool: pg.Pool): Promise<void> {
 
 /** The job runner of this process: started with the server (or alone by `npm run worker`). */
 export class JobRunner {
-  private constructor(private readonly runner: Runner) {}
+  private stopped = false;
+
+  private constructor(private readonly runner: Runner) {
+    // The runner's promise settles when it stops for any reason (asked to, or a fatal error).
+    const done = () => {
+      this.stopped = true;
+    };
+    runner.promise.then(done, done);
+  }
+
+  /** Still taking jobs (readiness). */
+  get running(): boolean {
+    return !this.stopped;
+  }
 
   static async start(opts: RunnerOptions): Promise<JobRunner> {
     const runner = await run({
