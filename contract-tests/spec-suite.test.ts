@@ -20,6 +20,7 @@ import { authorizePath } from '../test/support/browser.js';
 import { FAKE_IDS } from '../test/support/fake-ids.js';
 import { startTestServer, type TestServer } from '../test/support/harness.js';
 import { obtainTokens, type TokenSet } from '../test/support/oauth.js';
+import { type Outage, startOutage } from '../test/support/outage.js';
 import { schemaErrors } from '../test/support/spec-schemas.js';
 
 // ---------------------------------------------------------------- spec + schema validation
@@ -75,10 +76,20 @@ const limited: TestServer = await startTestServer({
   RATE_LIMIT_PER_MINUTE: '1',
   AUTH_RATE_LIMIT_PER_MINUTE: '1',
 });
+// A third server whose database refuses connections (real PostgreSQL only): every 503 and /readyz's.
+const down: TestServer | undefined = t.dbKind === 'postgres' ? await startTestServer() : undefined;
+const outage: Outage | undefined = down ? await startOutage(down) : undefined;
 afterAll(async () => {
   await t?.stop();
   await limited?.stop();
+  await outage?.end();
+  await down?.stop();
 });
+/** Sends `req` to the server whose database is down. */
+const whileDown = (req: Req): Promise<Response> => {
+  if (!down) throw new Error('a database outage needs the real PostgreSQL server');
+  return send({ ...req, server: down });
+};
 
 const partner = await t.partner({ name: 'Contract Partner', redirectUris: [REDIRECT_URI] });
 const rotating = await t.partner({ name: 'Contract Rotating Partner' });
@@ -185,6 +196,7 @@ function common(
       return send({ ...r, headers });
     },
     '429': async () => until429(await valid()),
+    '503': async () => whileDown(await valid()),
     '400': async () => {
       const r = await valid();
       if (opts.badPath) return send({ ...r, path: opts.badPath });
@@ -623,6 +635,7 @@ const drivers: Drivers = {
     '302': () => send({ method: 'GET', path: authorizeQuery({ scope: 'no_such_scope' }) }),
     '400': () => send({ method: 'GET', path: authorizeQuery({ client_id: 'tc_live_unknown' }) }),
     '429': () => until429({ method: 'GET', path: authorizeQuery({}) }),
+    '503': () => whileDown({ method: 'GET', path: authorizeQuery({}) }),
   },
   createToken: {
     '200': async () => {
@@ -674,6 +687,11 @@ const drivers: Drivers = {
         ...oauthBody({}, { grant_type: 'refresh_token', refresh_token: 'tcrt_x', ...client() }),
         path: '/api/oauth2/token',
       }),
+    '503': () =>
+      whileDown({
+        ...oauthBody({}, { grant_type: 'refresh_token', refresh_token: 'tcrt_x', ...client() }),
+        path: '/api/oauth2/token',
+      }),
   },
   revokeToken: {
     '200': async () => {
@@ -697,6 +715,8 @@ const drivers: Drivers = {
         body: 'token=x',
       }),
     '429': () => until429({ ...oauthBody({}, { token: 'tcat_x', ...client() }), path: '/api/oauth2/revoke' }),
+    '503': () =>
+      whileDown({ ...oauthBody({}, { token: 'tcat_x', ...client() }), path: '/api/oauth2/revoke' }),
   },
   introspectToken: {
     '200': async () => {
@@ -726,6 +746,8 @@ const drivers: Drivers = {
       }),
     '429': () =>
       until429({ ...oauthBody({}, { token: 'tcat_x', ...client() }, true), path: '/api/oauth2/introspect' }),
+    '503': () =>
+      whileDown({ ...oauthBody({}, { token: 'tcat_x', ...client() }, true), path: '/api/oauth2/introspect' }),
   },
   getTokenInfo: {
     '200': async () => {
@@ -748,9 +770,22 @@ const drivers: Drivers = {
         path: '/api/oauth2/token/info',
         headers: { authorization: 'Bearer tcat_x' },
       }),
+    '503': () =>
+      whileDown({
+        method: 'GET',
+        path: '/api/oauth2/token/info',
+        headers: { authorization: 'Bearer tcat_x' },
+      }),
   },
   getAuthorizationServerMetadata: {
     '200': () => send({ method: 'GET', path: '/.well-known/oauth-authorization-server' }),
+  },
+  getHealth: {
+    '200': () => send({ method: 'GET', path: '/healthz' }),
+  },
+  getReadiness: {
+    '200': () => send({ method: 'GET', path: '/readyz' }),
+    '503': () => whileDown({ method: 'GET', path: '/readyz' }),
   },
 };
 
@@ -764,6 +799,12 @@ if (t.dbKind === 'embedded') {
   for (const op of ['deductPoints', 'refundTransaction', 'createSubscription'] as const)
     notDrivable[op] = { '409': inFlight };
   console.warn(`[tests] contract: the idempotency-key-in-flight 409s are SKIPPED: ${inFlight}.`);
+  // Refusing connections to one database is an ALTER DATABASE on the real server.
+  const outageOnly = 'needs the real PostgreSQL server: the 503s refuse connections to a database';
+  for (const op of listOperations(spec))
+    if (op.responses.includes('503'))
+      notDrivable[op.operationId] = { ...notDrivable[op.operationId], '503': outageOnly };
+  console.warn(`[tests] contract: the database-outage 503s are SKIPPED: ${outageOnly}.`);
 }
 
 // ---------------------------------------------------------------- the table, run
