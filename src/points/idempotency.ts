@@ -21,30 +21,35 @@ export async function idempotent<T>(
   work: () => Promise<T>,
 ): Promise<Stored<T>> {
   if (scope.key === undefined) return { body: await work(), replayed: false };
-  const lockKey = advisoryKey(scope);
-  const [lock] = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1::bigint) as ok', [
-    lockKey,
+  // The try-lock and the lookup in one round trip (see the idempotency_claim migration for why a
+  // function and not one SELECT: the lookup must see what the key's previous holder committed).
+  const [claim] = await tx.query<{
+    claimed: boolean;
+    prior_operation: string | null;
+    prior_hash: string | null;
+    prior_body: T | null;
+  }>('select * from idempotency_claim($1::bigint, $2::bigint, $3::integer, $4::text)', [
+    advisoryKey(scope),
+    scope.userId,
+    scope.partnerId,
+    scope.key,
   ]);
-  if (!lock?.ok) {
+  if (!claim?.claimed) {
     throw new Conflict(
       'idempotency_key_in_flight',
       'A request with this idempotency key is still in progress; retry shortly.',
     );
   }
   const requestHash = hashParams(operation, params);
-  const [prior] = await tx.query<{ operation: string; request_hash: string; response_body: T }>(
-    'select operation, request_hash, response_body from idempotency_keys where user_id = $1 and partner_id = $2 and key = $3',
-    [scope.userId, scope.partnerId, scope.key],
-  );
-  if (prior) {
-    if (prior.operation !== operation || prior.request_hash !== requestHash) {
+  if (claim.prior_operation !== null) {
+    if (claim.prior_operation !== operation || claim.prior_hash !== requestHash) {
       throw new Unprocessable(
         'idempotency_key_reused',
         'This idempotency key was already used with different parameters.',
         'idempotencyKey',
       );
     }
-    return { body: prior.response_body, replayed: true };
+    return { body: claim.prior_body as T, replayed: true };
   }
   const body = await work();
   await tx.query(

@@ -4,6 +4,7 @@ import { Migration20261123000003_token_superseded } from './Migration20261123000
 import { Migration20261123000004_webhooks } from './Migration20261123000004_webhooks.js';
 import { Migration20261123000005_subscriptions } from './Migration20261123000005_subscriptions.js';
 import { Migration20261123000006_expiry_notices } from './Migration20261123000006_expiry_notices.js';
+import { Migration20261123000007_idempotency_claim } from './Migration20261123000007_idempotency_claim.js';
 
 /** Every migration, in order. Listed explicitly so the same list runs from tsx, a build, or the CLI. */
 export const migrationsList = [
@@ -13,4 +14,5 @@ export const migrationsList = [
   { name: 'Migration20261123000004_webhooks', class: Migration20261123000004_webhooks },
   { name: 'Migration20261123000005_subscriptions', class: Migration20261123000005_subscriptions },
   { name: 'Migration20261123000006_expiry_notices', class: Migration20261123000006_expiry_notices },
+  { name: 'Migration20261123000007_idempotency_claim', class: Migration20261123000007_idempotency_claim },
 ];
