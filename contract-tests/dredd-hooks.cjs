@@ -152,6 +152,11 @@ async function prepare(t) {
       t,
       'rate limit (6000/min) not reachable here: covered by the spec-driven suite (second server, RATE_LIMIT_PER_MINUTE=1)',
     );
+  if (status === '503')
+    return skip(
+      t,
+      'needs a database outage: covered by the spec-driven suite (a server whose database refuses connections) and test/outage.test.ts',
+    );
   if (status === '409' && op !== 'cancelSubscription' && !WEBHOOK_OPS.has(op))
     return skip(
       t,

@@ -2737,7 +2737,7 @@ export interface components {
                 "application/json": components["schemas"]["OAuthError"];
             };
         };
-        /** @description The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds. */
+        /** @description The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change). */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];

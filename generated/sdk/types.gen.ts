@@ -1410,7 +1410,7 @@ export type GetBalanceErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1485,7 +1485,7 @@ export type DeductPointsErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1545,7 +1545,7 @@ export type ListTransactionsErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1601,7 +1601,7 @@ export type GetTransactionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1677,7 +1677,7 @@ export type RefundTransactionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1737,7 +1737,7 @@ export type ListSubscriptionsErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1812,7 +1812,7 @@ export type CreateSubscriptionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1868,7 +1868,7 @@ export type GetSubscriptionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -1936,7 +1936,7 @@ export type CancelSubscriptionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2211,7 +2211,7 @@ export type GetPartnerErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2244,7 +2244,7 @@ export type RotateClientSecretErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2277,7 +2277,7 @@ export type ListWebhookEndpointsErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2326,7 +2326,7 @@ export type CreateWebhookEndpointErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2372,7 +2372,7 @@ export type DeleteWebhookEndpointErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2418,7 +2418,7 @@ export type GetWebhookEndpointErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2472,7 +2472,7 @@ export type UpdateWebhookEndpointErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2518,7 +2518,7 @@ export type RotateWebhookSecretErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2568,7 +2568,7 @@ export type SendTestWebhookErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2626,7 +2626,7 @@ export type RecoverWebhookDeliveriesErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2680,7 +2680,7 @@ export type ListWebhookDeliveriesErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2726,7 +2726,7 @@ export type GetWebhookDeliveryErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };
@@ -2776,7 +2776,7 @@ export type ResendWebhookDeliveryErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable for a moment; nothing was changed. Retry after `Retry-After` seconds.
+     * The database could not be reached for a moment. Retry after `Retry-After` seconds, with the same idempotency key on a mutating call (the connection may have dropped after the change committed; the key makes the retry a replay, not a second change).
      */
     503: Problem;
 };

@@ -5,6 +5,8 @@ import type pg from 'pg';
 import { type EmbeddedPostgres, type EmbeddedRole, startEmbeddedPostgres } from './embedded.js';
 import { entities } from './entities.js';
 import { migrationsList } from './migrations/index.js';
+// Side effect: a transaction whose connection died releases it (see the module).
+import './dead-connection-rollback.js';
 
 /** The one way services reach SQL: inside a transaction, or as a single autocommit statement. */
 export interface Sql {

@@ -109,7 +109,7 @@ export class RateLimited extends Problem {
   }
 }
 
-/** 503: the database cannot be reached for a moment; nothing was changed, so a retry is safe. */
+/** 503: the database cannot be reached for a moment; retry (with the same idempotency key) after Retry-After. */
 export class ServiceUnavailable extends Problem {
   constructor(retryAfter: number) {
     super(
