@@ -137,3 +137,24 @@ describe('rate limits on client authentication (token, revoke and introspection 
     expect((await guess(other.clientId)).status).toBe(401);
   });
 });
+
+describe('health probes', () => {
+  it('are never rate limited: a busy orchestrator keeps getting 200', async () => {
+    const from = freshAddress();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(`${t.url}/healthz`, { headers: { 'X-Forwarded-For': from } });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual(Array(12).fill(200));
+    // A public endpoint from the same address still has a budget.
+    const metadata: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${t.url}/.well-known/oauth-authorization-server`, {
+        headers: { 'X-Forwarded-For': from },
+      });
+      metadata.push(res.status);
+    }
+    expect(metadata).toEqual([...Array(8).fill(200), 429, 429]);
+  });
+});

@@ -47,7 +47,7 @@ export function authenticate(op: SpecOperation, services: Services) {
     try {
       const address = addressKey(req.ip);
       if (!userLevel && !partnerLevel) {
-        throwIfLimited(limits.requests.hit([address]));
+        if (op.rateLimited) throwIfLimited(limits.requests.hit([address]));
         req.principal = { kind: 'none' };
         return next();
       }

@@ -14,6 +14,8 @@ export type SpecOperation = {
   expressPath: string;
   security: SecurityRequirement[];
   responses: string[];
+  /** False for operations openapi.yaml marks `x-rate-limited: false` (the health probes). */
+  rateLimited: boolean;
 };
 
 export type OpenApiDocument = any;
@@ -54,6 +56,7 @@ export function listOperations(spec: OpenApiDocument = loadSpec()): SpecOperatio
         expressPath: path.replace(/\{([^}]+)\}/g, ':$1'),
         security: op.security ?? spec.security ?? [],
         responses: Object.keys(op.responses ?? {}),
+        rateLimited: op['x-rate-limited'] !== false,
       });
     }
   }
