@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/db/embedded.js';
+import { type MainProcess, startMain } from './support/main-process.js';
 import { legacyHeaders, privyApp } from './support/privy.js';
 
 // One owner per embedded data directory (DESIGN.md "Embedded database rules"), with real processes:
@@ -37,39 +38,14 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-type Server = { child: ChildProcess; pid: number; url: string; exited: Promise<number | null> };
+type Server = MainProcess;
 
-/** `npm start`: resolves once it prints its URL. */
-function startServer(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  let out = '';
-  return new Promise<Server>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 45 s: ${out}`)), 45_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, pid: child.pid ?? 0, url: m[1], exited });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code}: ${out}`));
-    });
-  });
+/** `npm start`: resolves once it prints its URL; killed in afterAll if still running. */
+async function startServer(): Promise<Server> {
+  const server = await startMain(env, 45_000);
+  children.add(server.child);
+  void server.exited.then(() => children.delete(server.child));
+  return server;
 }
 
 /** `npm run cli -- ...`: its exit code, parsed JSON stdout and stderr. */

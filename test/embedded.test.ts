@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { createPartner } from '../src/partners/partners.js';
 import { startServer } from '../src/server.js';
 import { createUser } from '../src/users/users.js';
+import { startMain } from './support/main-process.js';
 import { legacyHeaders, privyApp } from './support/privy.js';
 
 // The README's default: no DATABASE_URL, so the server runs on the embedded PGlite in DATA_DIR.
@@ -45,29 +45,16 @@ describe('embedded database (the default without DATABASE_URL)', () => {
   });
 
   it('`npm start` (src/main.ts) boots on the embedded database, says so, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, PORT: '0', DATA_DIR: join(dir, 'main'), DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const main = await startMain({
+      ...process.env,
+      PORT: '0',
+      DATA_DIR: join(dir, 'main'),
+      DATABASE_URL: '',
     });
-    let out = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      // A cold start compiles with tsx and creates the database: generous on a loaded 2-core machine.
-      const timer = setTimeout(() => reject(new Error(`no start within 80 s: ${out}`)), 80_000);
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m?.[1]) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
-    expect(out).toContain('embedded PostgreSQL (PGlite)');
-    const res = await fetch(`${url}/api/v1/points/balance`);
+    expect(main.output()).toContain('embedded PostgreSQL (PGlite)');
+    const res = await fetch(`${main.url}/api/v1/points/balance`);
     expect(res.status).toBe(401);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    main.child.kill('SIGTERM');
+    expect(await main.exited).toBe(0);
   }, 90_000);
 });

@@ -1,14 +1,14 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createPartner } from '../src/partners/partners.js';
 import { startServer } from '../src/server.js';
 import { createUser } from '../src/users/users.js';
+import { startMain } from './support/main-process.js';
 import { legacyHeaders, privyApp } from './support/privy.js';
 
 // `npm start` itself (src/main.ts), on its own embedded database: what an orchestrator's SIGTERM does.
@@ -20,9 +20,15 @@ afterAll(() => {
 });
 
 /** A partner's webhook receiver that takes `ms` to answer: it holds a deduct's response open. */
+let hookArrived: Promise<void>;
 async function slowReceiver(ms: number): Promise<string> {
+  let arrived: () => void = () => {};
+  hookArrived = new Promise((resolve) => {
+    arrived = resolve;
+  });
   receiver = createServer((req, res) => {
     req.resume();
+    arrived();
     setTimeout(() => res.writeHead(200).end('ok'), ms);
   });
   await new Promise<void>((resolve) => receiver?.listen(0, '127.0.0.1', resolve));
@@ -63,28 +69,13 @@ describe('SIGTERM', () => {
     expect(endpoint.status).toBe(201);
     await seed.close();
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, ...env, DATABASE_URL: '', WEBHOOK_DELIVERED_WAIT_MS: '5000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const main = await startMain({
+      ...process.env,
+      ...env,
+      DATABASE_URL: '',
+      WEBHOOK_DELIVERED_WAIT_MS: '5000',
     });
-    let out = '';
-    child.stderr.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      // A cold start compiles with tsx and opens the database: generous on a loaded 2-core machine.
-      const timer = setTimeout(() => reject(new Error(`no start within 80 s: ${out}`)), 80_000);
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m?.[1]) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { url } = main;
 
     const headers = legacyHeaders(clientSecret, 'did:privy:shutdown', await privy.sign('did:privy:shutdown'));
     const started = performance.now();
@@ -93,18 +84,18 @@ describe('SIGTERM', () => {
       headers: { ...headers, 'content-type': 'application/json' },
       body: JSON.stringify({ amount: 15, idempotencyKey: 'shutdown-1' }),
     });
-    // The deduct is now waiting on the slow receiver (3 s): stop the server under it.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await accepts(url)).toBe(false);
+    // Once the receiver holds the deduct's webhook (3 s), stop the server under it.
+    await hookArrived;
+    main.child.kill('SIGTERM');
+    await main.printed(/SIGTERM: finishing in-flight requests/);
+    // The listening socket closes as the loop turns: new connections are refused from then on.
+    await vi.waitFor(async () => expect(await accepts(url)).toBe(false), { timeout: 5_000, interval: 20 });
 
     const res = await deduct;
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ success: true, newBalance: 25 });
     // It really was in flight across the signal: the receiver held it for 3 s.
     expect(performance.now() - started).toBeGreaterThan(2500);
-    expect(await exited).toBe(0);
-    expect(out).toContain('SIGTERM: finishing in-flight requests');
+    expect(await main.exited).toBe(0);
   }, 120_000);
 });
