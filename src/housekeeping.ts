@@ -1,6 +1,6 @@
 import type { Services } from './container.js';
 import { purgeExpiredCodes, purgeExpiredTokens } from './oauth2/codes.js';
-import { purgeExpiredSessions } from './web/sessions.js';
+import { purgeExpiredSessions } from './web/shared/sessions.js';
 
 /** Deletes expired wallet sessions, token pairs and authorization codes as of the clock's now. */
 export async function purgeExpired(s: Pick<Services, 'db' | 'clock'>): Promise<void> {

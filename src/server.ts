@@ -12,7 +12,7 @@ import { createApp } from './http/app.js';
 import { routes } from './http/routes.js';
 import { JobRunner } from './jobs/runner.js';
 import { buildTasks, CRONTAB } from './jobs/tasks.js';
-import { walletPages } from './web/router.js';
+import { walletPages } from './web/wallet/router.js';
 
 export type Running = {
   app: express.Express;

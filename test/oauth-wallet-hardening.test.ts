@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { purgeExpired } from '../src/housekeeping.js';
 import { purgeExpiredCodes, purgeExpiredTokens } from '../src/oauth2/codes.js';
-import { purgeExpiredSessions } from '../src/web/sessions.js';
+import { purgeExpiredSessions } from '../src/web/shared/sessions.js';
 import { authorizeAsUser, formFields, ScriptedBrowser, signInToWallet } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 

@@ -2,8 +2,8 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { isConnectionFailure } from '../db/connection-failure.js';
 import { OAuthError, Problem, ServiceUnavailable } from '../errors/index.js';
-import { sendPage } from '../web/html.js';
-import { errorPage } from '../web/pages.js';
+import { sendPage } from '../web/shared/html.js';
+import { errorPage } from '../web/shared/layout.js';
 import { derefIn, type OpenApiDocument, type SpecOperation } from './spec.js';
 
 /**

@@ -4,8 +4,8 @@ import { InvalidClient, OAuthError, Unauthorized } from '../errors/index.js';
 import { bearerToken, isAuthFailure } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
-import { showAuthorize } from '../web/authorize-flow.js';
-import { WalletSessions } from '../web/sessions.js';
+import { showAuthorize } from '../web/wallet/authorize-flow.js';
+import { WalletSessions } from '../web/shared/sessions.js';
 import { type BodyCredentials, readClientCredentials } from './client-auth.js';
 import { authorizationServerMetadata } from './metadata.js';
 

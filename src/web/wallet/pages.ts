@@ -1,28 +1,11 @@
-import type { NotificationView } from '../notifications/presenter.js';
-import { AUTHORIZE_PARAMS, type AuthorizeParams } from '../oauth2/authorize-request.js';
-import type { ConnectedApp } from '../oauth2/connected-apps.js';
-import { SCOPE_DESCRIPTIONS } from '../oauth2/scopes.js';
-import type { Scope } from '../partners/partners.js';
-import type { WalletSubscription } from '../subscriptions/service.js';
-import { html, SafeHtml } from './html.js';
-
-const STYLE = `
-body{font-family:system-ui,sans-serif;background:#f5f5f7;color:#1d1d1f;margin:0}
-main{max-width:26rem;margin:3rem auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px #0001}
-h1{font-size:1.3rem;margin-top:0} label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}
-input[type=email],input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
-button{margin-top:1rem;padding:.55rem 1.2rem;font-size:1rem;border-radius:8px;border:1px solid #888;cursor:pointer}
-button.primary{background:#0a66ff;color:#fff;border-color:#0a66ff} .error{color:#b00020}
-.notice{background:#fff8e1;border:1px solid #f0c36d;border-radius:8px;padding:.8rem;margin:1rem 0}
-ul.scopes li{margin:.4rem 0} hr{margin:1.5rem 0;border:none;border-top:1px solid #ddd} .muted{color:#666;font-size:.85rem}`;
-
-function layout(title: string, body: SafeHtml): SafeHtml {
-  return html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${title} · askTIAN Wallet</title>
-<style>${new SafeHtml(STYLE)}</style></head>
-<body><main>${body}</main></body></html>`;
-}
+import type { NotificationView } from '../../notifications/presenter.js';
+import { AUTHORIZE_PARAMS, type AuthorizeParams } from '../../oauth2/authorize-request.js';
+import type { ConnectedApp } from '../../oauth2/connected-apps.js';
+import { SCOPE_DESCRIPTIONS } from '../../oauth2/scopes.js';
+import type { Scope } from '../../partners/partners.js';
+import type { WalletSubscription } from '../../subscriptions/service.js';
+import { html, type SafeHtml } from '../shared/html.js';
+import { csrfField, layout } from '../shared/layout.js';
 
 /** The authorization request carried through the sign-in and consent forms. */
 function hiddenAuthorizeFields(params: AuthorizeParams | undefined): SafeHtml[] {
@@ -31,8 +14,6 @@ function hiddenAuthorizeFields(params: AuthorizeParams | undefined): SafeHtml[] 
     (k) => html`<input type="hidden" name="${k}" value="${params[k]}">`,
   );
 }
-
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf_token" value="${csrf}">`;
 
 export function loginPage(opts: {
   csrf: string;
@@ -75,10 +56,6 @@ export function consentPage(opts: {
 <button class="primary" type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button></form>`,
   );
-}
-
-export function errorPage(title: string, message: string): SafeHtml {
-  return layout(title, html`<h1>${title}</h1><p class="error">${message}</p>`);
 }
 
 export function settingsPage(opts: {

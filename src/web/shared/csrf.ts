@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { safeEqual } from '../lib/crypto.js';
+import { safeEqual } from '../../lib/crypto.js';
 
 /** A wallet form was posted without the right CSRF token: answered with a 403 page. */
 export class CsrfError extends Error {

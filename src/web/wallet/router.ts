@@ -1,14 +1,15 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Services } from '../container.js';
-import { addressKey, WindowCounter } from '../http/rate-limits.js';
-import { redirectTo } from '../oauth2/authorize-request.js';
-import { findUserByPrivyId, verifyPassword } from '../users/users.js';
+import type { Services } from '../../container.js';
+import { addressKey, WindowCounter } from '../../http/rate-limits.js';
+import { redirectTo } from '../../oauth2/authorize-request.js';
+import { findUserByPrivyId, verifyPassword } from '../../users/users.js';
+import { CsrfError } from '../shared/csrf.js';
+import { assertText, BadFormError, bigIdField, field, idField } from '../shared/form.js';
+import { sendPage } from '../shared/html.js';
+import { errorPage } from '../shared/layout.js';
+import { WalletSessions } from '../shared/sessions.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
-import { CsrfError } from './csrf.js';
-import { assertText, BadFormError, bigIdField, field, idField } from './form.js';
-import { sendPage } from './html.js';
-import { errorPage, loginPage, settingsPage } from './pages.js';
-import { WalletSessions } from './sessions.js';
+import { loginPage, settingsPage } from './pages.js';
 
 type Page = (req: Request, res: Response) => Promise<void>;
 /** The subscriptionId pattern of openapi.yaml. */

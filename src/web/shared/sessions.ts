@@ -1,9 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Config } from '../config.js';
-import type { Database, Sql } from '../db/database.js';
-import type { Clock } from '../lib/clock.js';
-import { hashSecret, newSecret } from '../lib/crypto.js';
+import type { Config } from '../../config.js';
+import type { Database, Sql } from '../../db/database.js';
+import type { Clock } from '../../lib/clock.js';
+import { hashSecret, newSecret } from '../../lib/crypto.js';
 import { AnonymousCsrf, checkCsrf } from './csrf.js';
 
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;

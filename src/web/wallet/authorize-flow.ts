@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Config } from '../config.js';
+import type { Config } from '../../config.js';
 import {
   AUTHORIZE_PARAMS,
   type AuthorizationRequest,
@@ -7,12 +7,13 @@ import {
   type AuthorizeParams,
   AuthorizeRedirectError,
   redirectTo,
-} from '../oauth2/authorize-request.js';
-import type { OAuthService } from '../oauth2/service.js';
-import { assertText, BadFormError } from './form.js';
-import { sendPage } from './html.js';
-import { consentPage, errorPage, loginPage } from './pages.js';
-import type { WalletSession, WalletSessions } from './sessions.js';
+} from '../../oauth2/authorize-request.js';
+import type { OAuthService } from '../../oauth2/service.js';
+import { assertText, BadFormError } from '../shared/form.js';
+import { sendPage } from '../shared/html.js';
+import { errorPage } from '../shared/layout.js';
+import type { WalletSession, WalletSessions } from '../shared/sessions.js';
+import { consentPage, loginPage } from './pages.js';
 
 export type WalletDeps = { config: Config; oauth: OAuthService; sessions: WalletSessions };
 
