@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 
 /** Every setting the server reads, with its default. Env vars only; nothing else is read. */
@@ -10,9 +10,19 @@ const schema = z.object({
   DATA_DIR: z.string().default('.data/pglite'),
   /** Public base URL; the OAuth issuer and the base of every absolute URL we print. */
   PUBLIC_URL: z.string().url().optional(),
-  PRIVY_APP_ID: z.string().default('tian-dev-app'),
-  /** The Privy app's ES256 verification key (SPKI PEM); legacy-flow calls fail with 401 without it. */
-  PRIVY_VERIFICATION_KEY: z.string().optional(),
+  /** The Privy app id (the audience of its session tokens). Required in production. */
+  PRIVY_APP_ID: z.string().min(1).optional(),
+  /**
+   * The Privy app's ES256 verification key (SPKI PEM, `\n` escapes allowed); legacy-flow calls fail
+   * with 401 without it. Required in production.
+   */
+  PRIVY_VERIFICATION_KEY: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .refine(isEcPublicKey, 'must be an EC public key in SPKI PEM form (-----BEGIN PUBLIC KEY-----)')
+      .optional(),
+  ),
   PRIVY_ISSUER: z.string().default('privy.io'),
   /** Response validation against openapi.yaml: on by default, off in production for speed. */
   VALIDATE_RESPONSES: z.enum(['true', 'false']).optional(),
@@ -22,7 +32,15 @@ const schema = z.object({
   /** Requests per minute per API key / token / address on the API; credential endpoints have their own. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  /** pino level of the JSON logs on stdout. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** One log line per API request (request id, operationId, partner id, status, latency). */
   LOG_REQUESTS: z.enum(['true', 'false']).default('false'),
+  /**
+   * Bearer token that `GET /metrics` (Prometheus) requires. Unset: /metrics is open outside production
+   * and not served at all in production.
+   */
+  METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16).optional()),
   /** Background jobs run at once per process (webhook deliveries, renewals, notices). */
   JOB_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
   /** How often an idle worker looks for due jobs (ms); notifications wake it sooner. */
@@ -71,6 +89,21 @@ const schema = z.object({
   WEBHOOK_DELIVERED_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
   /** Development: webhook URLs may be plain http and reach loopback. Default on, except in production. */
   WEBHOOK_ALLOW_HTTP_LOCALHOST: z.enum(['true', 'false']).optional(),
+  /**
+   * Milliseconds between a failed webhook attempt and the next, comma-separated (one attempt more
+   * than delays). Unset: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. Tests shorten it.
+   */
+  WEBHOOK_RETRY_DELAYS_MS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .transform((v) => v.split(',').map((d) => Number(d.trim())))
+      .refine(
+        (ms) => ms.length >= 1 && ms.every((d) => Number.isInteger(d) && d >= 100 && d <= 86_400_000),
+        'must be whole milliseconds from 100 to 86400000, comma-separated (e.g. 1000,5000,30000)',
+      )
+      .optional(),
+  ),
 });
 
 export type Config = {
@@ -84,7 +117,10 @@ export type Config = {
   trustProxy: boolean | number | string;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logRequests: boolean;
+  /** undefined: /metrics needs no token (outside production) or is not served (production). */
+  metricsToken: string | undefined;
   production: boolean;
   sessionSecret: string | undefined;
   /** undefined: email is off. */
@@ -96,6 +132,8 @@ export type Config = {
     timeoutMs: number;
     deliveredWaitMs: number;
     allowHttpLocalhost: boolean;
+    /** undefined: the default schedule (src/webhooks/schedule.ts RETRY_DELAYS_MS). */
+    retryDelaysMs: number[] | undefined;
   };
   jobConcurrency: number;
   jobPollIntervalMs: number;
@@ -143,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       deliveredWaitMs: e.WEBHOOK_DELIVERED_WAIT_MS,
       allowHttpLocalhost: allowHttpLocalhost(e.WEBHOOK_ALLOW_HTTP_LOCALHOST, production),
+      retryDelaysMs: e.WEBHOOK_RETRY_DELAYS_MS,
     },
     jobConcurrency: e.JOB_CONCURRENCY,
     jobPollIntervalMs: e.JOB_POLL_INTERVAL_MS,

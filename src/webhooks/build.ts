@@ -12,7 +12,7 @@ export function buildWebhooks(
   db: Database,
   clock: Clock,
 ): { webhooks: WebhookService; webhookDelivery: WebhookDelivery } {
-  const { secretKey, timeoutMs, allowHttpLocalhost } = config.webhooks;
+  const { secretKey, timeoutMs, allowHttpLocalhost, retryDelaysMs } = config.webhooks;
   const box = new SecretBox(secretKey);
   return {
     webhooks: new WebhookService(db, clock, box, allowHttpLocalhost),
@@ -21,6 +21,7 @@ export function buildWebhooks(
       clock,
       box,
       timeoutMs,
+      retryDelaysMs,
       http: new WebhookHttpClient({ timeoutMs, allowLoopback: allowHttpLocalhost }),
     }),
   };

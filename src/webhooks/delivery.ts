@@ -19,6 +19,8 @@ export type DeliveryOptions = {
   box: SecretBox;
   http: WebhookHttpClient;
   timeoutMs: number;
+  /** Delays between attempts (default: RETRY_DELAYS_MS). */
+  retryDelaysMs?: readonly number[];
   /** In [0, 1): the retry jitter. */
   random?: () => number;
 };
@@ -79,6 +81,7 @@ export class WebhookDelivery {
   private readonly clock: Clock;
   private readonly box: SecretBox;
   private readonly timeoutMs: number;
+  private readonly retryDelaysMs: readonly number[] | undefined;
   /** In-process first attempts still running after their caller stopped waiting. */
   private readonly running = new Set<Promise<unknown>>();
 
@@ -88,6 +91,7 @@ export class WebhookDelivery {
     this.box = opts.box;
     this.http = opts.http;
     this.timeoutMs = opts.timeoutMs;
+    this.retryDelaysMs = opts.retryDelaysMs;
     this.random = opts.random ?? Math.random;
   }
 
@@ -285,7 +289,9 @@ export class WebhookDelivery {
       );
       const honoured = code === 429 || code === 503 ? parseRetryAfter(out.retryAfter, now) : undefined;
       const delay =
-        ok || gone || !endpoint?.enabled ? undefined : retryDelayMs(c.attempt, this.random, honoured);
+        ok || gone || !endpoint?.enabled
+          ? undefined
+          : retryDelayMs(c.attempt, this.random, honoured, this.retryDelaysMs);
       const status = ok ? 'succeeded' : delay === undefined ? 'failed' : 'pending';
       const [mine] = await tx.query(
         `update webhook_deliveries set status = $3, attempts = $4, last_status_code = $5, last_error = $6,

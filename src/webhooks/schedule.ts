@@ -23,14 +23,16 @@ export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3_600_000;
 
 /**
  * Milliseconds until the next attempt after `attempts` failed ones, or undefined when that was the
- * last. `random` is in [0, 1) (injected so tests are exact).
+ * last. `random` is in [0, 1) (injected so tests are exact). `delays` is the schedule
+ * (WEBHOOK_RETRY_DELAYS_MS; the reliability suite shortens it).
  */
 export function retryDelayMs(
   attempts: number,
   random: () => number,
   retryAfterMs?: number | undefined,
+  delays: readonly number[] = RETRY_DELAYS_MS,
 ): number | undefined {
-  const base = RETRY_DELAYS_MS[attempts - 1];
+  const base = delays[attempts - 1];
   if (base === undefined) return undefined;
   const jittered = Math.round(base * (0.8 + 0.4 * random()));
   if (retryAfterMs === undefined) return jittered;
