@@ -883,7 +883,8 @@ export interface components {
         CheckOutcome: "ok" | "failed" | "not_running_here";
         /**
          * @description Stable machine-readable error code of a problem; branch on this, not on `title` or `detail`.
-         *     Each is explained at `https://docs.asktian.com/errors/<code>` (the problem's `type`).
+         *     Each is explained on the server's own page `/docs/errors/<code>` (the problem's `type`, e.g.
+         *     `https://wallet.asktian.com/docs/errors/insufficient_points`).
          *       - `validation_failed` (400): A parameter or body field breaks the schema (including NUL characters and unpaired UTF-16 surrogates); `param` and `errors` say which.
          *       - `invalid_json` (400): The body is not valid JSON.
          *       - `invalid_cursor` (400): The `cursor` is not one this API returned.
@@ -927,8 +928,9 @@ export interface components {
         /** @description An RFC 9457 problem details object with a stable machine-readable `code`. */
         Problem: {
             /**
-             * @description A URI naming the problem type.
-             * @example https://docs.asktian.com/errors/insufficient_points
+             * Format: uri
+             * @description The problem type, a page explaining the code on the server that answered (`<server>/docs/errors/<code>`).
+             * @example https://wallet.asktian.com/docs/errors/insufficient_points
              */
             type: string;
             /**
@@ -2348,7 +2350,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/validation_failed",
+                 *       "type": "https://wallet.asktian.com/docs/errors/validation_failed",
                  *       "title": "Invalid request",
                  *       "status": 400,
                  *       "code": "validation_failed",
@@ -2367,7 +2369,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/invalid_session_token",
+                 *       "type": "https://wallet.asktian.com/docs/errors/invalid_session_token",
                  *       "title": "Unauthorized",
                  *       "status": 401,
                  *       "code": "invalid_session_token",
@@ -2385,7 +2387,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/insufficient_scope",
+                 *       "type": "https://wallet.asktian.com/docs/errors/insufficient_scope",
                  *       "title": "Forbidden",
                  *       "status": 403,
                  *       "code": "insufficient_scope",
@@ -2403,7 +2405,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/transaction_not_found",
+                 *       "type": "https://wallet.asktian.com/docs/errors/transaction_not_found",
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "code": "transaction_not_found",
@@ -2421,7 +2423,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/subscription_not_found",
+                 *       "type": "https://wallet.asktian.com/docs/errors/subscription_not_found",
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "code": "subscription_not_found",
@@ -2439,7 +2441,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/subscription_already_canceled",
+                 *       "type": "https://wallet.asktian.com/docs/errors/subscription_already_canceled",
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "code": "subscription_already_canceled",
@@ -2457,7 +2459,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/user_not_found",
+                 *       "type": "https://wallet.asktian.com/docs/errors/user_not_found",
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "code": "user_not_found",
@@ -2475,7 +2477,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/insufficient_points",
+                 *       "type": "https://wallet.asktian.com/docs/errors/insufficient_points",
                  *       "title": "Insufficient points",
                  *       "status": 402,
                  *       "code": "insufficient_points",
@@ -2494,7 +2496,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/idempotency_key_in_flight",
+                 *       "type": "https://wallet.asktian.com/docs/errors/idempotency_key_in_flight",
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "code": "idempotency_key_in_flight",
@@ -2512,7 +2514,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/idempotency_key_reused",
+                 *       "type": "https://wallet.asktian.com/docs/errors/idempotency_key_reused",
                  *       "title": "Unprocessable request",
                  *       "status": 422,
                  *       "code": "idempotency_key_reused",
@@ -2531,7 +2533,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/refund_exceeds_deduction",
+                 *       "type": "https://wallet.asktian.com/docs/errors/refund_exceeds_deduction",
                  *       "title": "Unprocessable request",
                  *       "status": 422,
                  *       "code": "refund_exceeds_deduction",
@@ -2550,7 +2552,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/payload_too_large",
+                 *       "type": "https://wallet.asktian.com/docs/errors/payload_too_large",
                  *       "title": "Payload too large",
                  *       "status": 413,
                  *       "code": "payload_too_large",
@@ -2568,7 +2570,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/unsupported_media_type",
+                 *       "type": "https://wallet.asktian.com/docs/errors/unsupported_media_type",
                  *       "title": "Unsupported media type",
                  *       "status": 415,
                  *       "code": "unsupported_media_type",
@@ -2587,7 +2589,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/rate_limited",
+                 *       "type": "https://wallet.asktian.com/docs/errors/rate_limited",
                  *       "title": "Too many requests",
                  *       "status": 429,
                  *       "code": "rate_limited",
@@ -2605,7 +2607,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/webhook_endpoint_not_found",
+                 *       "type": "https://wallet.asktian.com/docs/errors/webhook_endpoint_not_found",
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "code": "webhook_endpoint_not_found",
@@ -2623,7 +2625,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/webhook_delivery_not_found",
+                 *       "type": "https://wallet.asktian.com/docs/errors/webhook_delivery_not_found",
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "code": "webhook_delivery_not_found",
@@ -2641,7 +2643,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/invalid_webhook_url",
+                 *       "type": "https://wallet.asktian.com/docs/errors/invalid_webhook_url",
                  *       "title": "Unprocessable request",
                  *       "status": 422,
                  *       "code": "invalid_webhook_url",
@@ -2660,7 +2662,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/webhook_endpoint_disabled",
+                 *       "type": "https://wallet.asktian.com/docs/errors/webhook_endpoint_disabled",
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "code": "webhook_endpoint_disabled",
@@ -2678,7 +2680,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/invalid_time_range",
+                 *       "type": "https://wallet.asktian.com/docs/errors/invalid_time_range",
                  *       "title": "Unprocessable request",
                  *       "status": 422,
                  *       "code": "invalid_time_range",
@@ -2746,7 +2748,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://docs.asktian.com/errors/service_unavailable",
+                 *       "type": "https://wallet.asktian.com/docs/errors/service_unavailable",
                  *       "title": "Service unavailable",
                  *       "status": 503,
                  *       "code": "service_unavailable",

@@ -43,7 +43,8 @@ export type CheckOutcome = 'ok' | 'failed' | 'not_running_here';
 
 /**
  * Stable machine-readable error code of a problem; branch on this, not on `title` or `detail`.
- * Each is explained at `https://docs.asktian.com/errors/<code>` (the problem's `type`).
+ * Each is explained on the server's own page `/docs/errors/<code>` (the problem's `type`, e.g.
+ * `https://wallet.asktian.com/docs/errors/insufficient_points`).
  * - `validation_failed` (400): A parameter or body field breaks the schema (including NUL characters and unpaired UTF-16 surrogates); `param` and `errors` say which.
  * - `invalid_json` (400): The body is not valid JSON.
  * - `invalid_cursor` (400): The `cursor` is not one this API returned.
@@ -89,7 +90,7 @@ export type ErrorCode = 'validation_failed' | 'invalid_json' | 'invalid_cursor' 
  */
 export type Problem = {
     /**
-     * A URI naming the problem type.
+     * The problem type, a page explaining the code on the server that answered (`<server>/docs/errors/<code>`).
      */
     type: string;
     /**

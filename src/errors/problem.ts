@@ -22,9 +22,10 @@ export class Problem extends Error {
     super(detail);
   }
 
-  toBody() {
+  /** The wire body; `type` is the page explaining the code on this server (`publicUrl`, no trailing /). */
+  toBody(publicUrl: string) {
     return {
-      type: `https://docs.asktian.com/errors/${this.code}`,
+      type: errorTypeUrl(publicUrl, this.code),
       title: this.title,
       status: this.status,
       code: this.code,
@@ -33,6 +34,10 @@ export class Problem extends Error {
     };
   }
 }
+
+/** The problem `type` of a code: its page under /docs/errors, served by this same server. */
+export const errorTypeUrl = (publicUrl: string, code: ErrorCode): string =>
+  `${publicUrl.replace(/\/+$/, '')}/docs/errors/${code}`;
 
 const withParam = (param: string | undefined): Extra => (param ? { param } : {});
 

@@ -78,7 +78,7 @@ export function createApp({
   app.use((req, _res, next) =>
     next(new Problem(404, 'not_found', 'Not found', `No route ${req.method} ${req.path}.`)),
   );
-  app.use(errorRenderer(spec, config.production));
+  app.use(errorRenderer(spec, config));
   return app;
 }
 

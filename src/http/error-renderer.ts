@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import type { Config } from '../config.js';
 import { isConnectionFailure } from '../db/connection-failure.js';
 import { OAuthError, Problem, ServiceUnavailable } from '../errors/index.js';
 import { sendPage } from '../web/shared/html.js';
@@ -41,7 +42,11 @@ function formatOfResponse(spec: OpenApiDocument, response: OpenApiDocument): Err
   return undefined;
 }
 
-export function errorRenderer(spec: OpenApiDocument, production: boolean): ErrorRequestHandler {
+/** What the renderer reads of the configuration, at render time: the public URL is known only once listening. */
+type RendererConfig = Pick<Config, 'production' | 'publicUrl' | 'host' | 'port'>;
+
+export function errorRenderer(spec: OpenApiDocument, config: RendererConfig): ErrorRequestHandler {
+  const { production } = config;
   const formats = new Map<string, (status: number) => ErrorFormat>();
   const formatFor = (op: SpecOperation | undefined, status: number): ErrorFormat => {
     if (!op) return 'problem';
@@ -63,7 +68,11 @@ export function errorRenderer(spec: OpenApiDocument, production: boolean): Error
       res.set(problem.headers);
       sendPage(res, problem.status, errorPage('This sign-in link is not valid', problem.message));
     } else {
-      res.status(problem.status).set(problem.headers).type('application/problem+json').json(problem.toBody());
+      res
+        .status(problem.status)
+        .set(problem.headers)
+        .type('application/problem+json')
+        .json(problem.toBody(config.publicUrl ?? `http://${config.host}:${config.port}`));
     }
   };
 }
