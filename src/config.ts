@@ -32,6 +32,8 @@ const schema = z.object({
   /** Requests per minute per API key / token / address on the API; credential endpoints have their own. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  /** How often each instance adds its request counts to the shared rate-limit table (ms). */
+  RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** pino level of the JSON logs on stdout. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** One log line per API request (request id, operationId, partner id, status, latency). */
@@ -117,6 +119,7 @@ export type Config = {
   trustProxy: boolean | number | string;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
+  rateLimitSyncMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logRequests: boolean;
   /** undefined: /metrics needs no token (outside production) or is not served (production). */
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
+    rateLimitSyncMs: e.RATE_LIMIT_SYNC_MS,
     logRequests: e.LOG_REQUESTS === 'true',
     production,
     sessionSecret: e.SESSION_SECRET,

@@ -69,6 +69,8 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       perMinute: config.rateLimitPerMinute,
       authFailuresPerMinute: config.authRateLimitPerMinute,
       clock,
+      db,
+      syncMs: config.rateLimitSyncMs,
     }),
     jobsPool,
     notifications: new NotificationsService(db, clock),
@@ -90,6 +92,7 @@ export function jobConcurrency(config: Config, db: Database): number {
 /** Releases what the container opened (the database only when it opened it). */
 export async function closeContainer(s: Services, opts: ContainerOptions = {}): Promise<void> {
   await s.webhookDelivery.close();
+  await s.limits.close();
   await s.jobsPool.end();
   s.mailer?.close();
   if (!opts.db) await s.db.close();

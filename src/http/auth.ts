@@ -59,6 +59,8 @@ export function authenticate(op: SpecOperation, services: Services) {
           userLevel
             ? authenticateUser(req, services)
             : { kind: 'partner', partner: await partnerFromApiKey(req, services) },
+        // The hot path: no query before the credential check (see countingFailures).
+        { exact: false },
       );
       if (principal.kind === 'user') requireScopes(principal.scopes, scopes);
       throwIfLimited(limits.requests.hit([identityKey(principal)]));

@@ -1,69 +1,251 @@
 import { ipKeyGenerator } from 'express-rate-limit';
+import type { Sql } from '../db/database.js';
 import { RateLimited } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 
 /**
- * A fixed-window counter per key on the injected clock (so tests move time instead of sleeping).
- * In-process for now: one instance's budget. A shared store (PostgreSQL) replaces `windows` when
- * several instances run; the callers only see `hit` and `retryAfter`.
+ * Rate limits shared by every instance on one database: fixed windows on the injected clock (so tests
+ * move time instead of sleeping), aligned to the window length so every instance agrees on which
+ * window a moment belongs to without asking. The counts live in `rate_limit_counters`
+ * (Migration20261124000010, an UNLOGGED table: see there), one row per (counter, window, key).
+ *
+ * Two kinds of counter:
+ * - `ExactCounter` (failed authentications, sign-in pages: small budgets) counts every event with one
+ *   upsert that returns the cluster-wide count, so the budget holds exactly across instances;
+ * - `SyncedCounter` (the request budget of a verified identity, 6000/min by default: the hot path)
+ *   counts in memory and adds its counts to the table every `syncMs`, learning the others' counts in
+ *   the same statement. No round trip per request; the cluster may admit at most what every instance
+ *   admits for that key within one sync interval over the budget.
  */
-export class WindowCounter {
-  private windows = new Map<string, { count: number; resetAt: number }>();
-  private nextSweep = 0;
+export class CounterTable {
+  constructor(private readonly db: Sql) {}
+
+  /**
+   * Adds `n` to each (counter, window, key) and returns the new counts, in one statement. Rows are
+   * upserted in key order, so two instances flushing overlapping keys lock them in the same order.
+   */
+  async add(counter: string, rows: readonly CountRow[]): Promise<Map<string, number>> {
+    const sorted = [...rows].sort((a, b) => a.windowStart - b.windowStart || cmp(a.key, b.key));
+    const result = await this.db.query<{ key: string; window_start: string; hits: number }>(
+      `insert into rate_limit_counters as c (counter, window_start, key, expires_at, hits)
+       select $1, w, k, to_timestamp(e / 1000.0), n
+         from unnest($2::bigint[], $3::text[], $4::bigint[], $5::int[]) with ordinality as u(w, k, e, n, i)
+        order by i
+       on conflict (counter, window_start, key) do update set hits = c.hits + excluded.hits
+       returning key, window_start, hits`,
+      [
+        counter,
+        sorted.map((r) => r.windowStart),
+        sorted.map((r) => r.key),
+        sorted.map((r) => r.expiresAt),
+        sorted.map((r) => r.n),
+      ],
+    );
+    return new Map(result.map((r) => [rowId(Number(r.window_start), r.key), r.hits]));
+  }
+
+  /** The counts of these keys in one window (absent: 0). */
+  async read(counter: string, windowStart: number, keys: readonly string[]): Promise<Map<string, number>> {
+    const result = await this.db.query<{ key: string; hits: number }>(
+      `select key, hits from rate_limit_counters
+        where counter = $1 and window_start = $2 and key = any($3::text[])`,
+      [counter, windowStart, keys],
+    );
+    return new Map(result.map((r) => [r.key, r.hits]));
+  }
+
+  /** The keys that have used their whole budget in this window. */
+  async exhausted(counter: string, windowStart: number, limit: number): Promise<string[]> {
+    const result = await this.db.query<{ key: string }>(
+      `select key from rate_limit_counters
+        where counter = $1 and window_start = $2 and hits >= $3`,
+      [counter, windowStart, limit],
+    );
+    return result.map((r) => r.key);
+  }
+}
+
+/** Deletes the windows that have ended (the housekeeping purge). */
+export async function purgeExpiredCounters(db: Sql, now: Date): Promise<void> {
+  await db.query('delete from rate_limit_counters where expires_at <= $1', [now]);
+}
+
+type CountRow = { windowStart: number; key: string; expiresAt: number; n: number };
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const rowId = (windowStart: number, key: string) => `${windowStart} ${key}`;
+const secondsUntil = (resetAt: number, now: number) => Math.max(1, Math.ceil((resetAt - now) / 1000));
+
+/** The window a moment falls in: its start and end (ms since the epoch). */
+function windowOf(now: number, windowMs: number) {
+  const start = Math.floor(now / windowMs) * windowMs;
+  return { start, end: start + windowMs };
+}
+
+/**
+ * Exact across instances: every counted event is one upsert returning the cluster-wide count.
+ * Keys known to be over budget are remembered until their window ends, so a refused caller costs no
+ * query; `sync()` learns the keys other instances exhausted.
+ */
+export class ExactCounter {
+  /** key -> end of the window in which it used up its budget. */
+  private exhaustedUntil = new Map<string, number>();
 
   constructor(
+    readonly name: string,
     readonly limit: number,
     readonly windowMs: number,
+    private readonly table: CounterTable,
     private readonly clock: Clock,
   ) {}
 
   /** Counts one event for each key; returns the seconds to wait if any key is now over its limit. */
-  hit(keys: readonly string[]): number | undefined {
+  async hit(keys: readonly string[]): Promise<number | undefined> {
     const now = this.clock.now().getTime();
-    this.sweep(now);
+    const w = windowOf(now, this.windowMs);
+    const counts = await this.table.add(
+      this.name,
+      keys.map((key) => ({ windowStart: w.start, key, expiresAt: w.end, n: 1 })),
+    );
     let wait: number | undefined;
     for (const key of keys) {
-      const w = this.window(key, now);
-      w.count++;
-      if (w.count > this.limit) wait = Math.max(wait ?? 0, secondsUntil(w.resetAt, now));
+      const hits = counts.get(rowId(w.start, key)) ?? 0;
+      if (hits >= this.limit) this.exhaustedUntil.set(key, w.end);
+      if (hits > this.limit) wait = secondsUntil(w.end, now);
     }
     return wait;
   }
 
-  /** The seconds to wait if any key has already used its whole budget, without counting. */
-  retryAfter(keys: readonly string[]): number | undefined {
+  /** The seconds to wait if any key has already used its whole budget (one query, exact). */
+  async retryAfter(keys: readonly string[]): Promise<number | undefined> {
+    const known = this.knownRetryAfter(keys);
+    if (known !== undefined) return known;
     const now = this.clock.now().getTime();
+    const w = windowOf(now, this.windowMs);
+    const counts = await this.table.read(this.name, w.start, keys);
     let wait: number | undefined;
     for (const key of keys) {
-      const w = this.windows.get(key);
-      if (w && w.resetAt > now && w.count >= this.limit) {
-        wait = Math.max(wait ?? 0, secondsUntil(w.resetAt, now));
-      }
+      if ((counts.get(key) ?? 0) < this.limit) continue;
+      this.exhaustedUntil.set(key, w.end);
+      wait = secondsUntil(w.end, now);
     }
     return wait;
   }
 
-  private window(key: string, now: number) {
-    let w = this.windows.get(key);
-    if (!w || w.resetAt <= now) {
-      w = { count: 0, resetAt: now + this.windowMs };
-      this.windows.set(key, w);
+  /**
+   * The same from what this instance knows (its own counts, and what the last sync saw), without a
+   * query: behind the others by at most one sync interval.
+   */
+  knownRetryAfter(keys: readonly string[]): number | undefined {
+    if (this.exhaustedUntil.size === 0) return undefined;
+    const now = this.clock.now().getTime();
+    let wait: number | undefined;
+    for (const key of keys) {
+      const until = this.exhaustedUntil.get(key);
+      if (until !== undefined && until > now) wait = Math.max(wait ?? 0, secondsUntil(until, now));
     }
-    return w;
+    return wait;
   }
 
-  /** Forget finished windows once per window length, so memory follows the live keys only. */
-  private sweep(now: number): void {
-    if (now < this.nextSweep) return;
-    this.nextSweep = now + this.windowMs;
-    for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
+  /** Learns which keys are over budget in the current window on any instance; forgets ended windows. */
+  async sync(): Promise<void> {
+    const now = this.clock.now().getTime();
+    const w = windowOf(now, this.windowMs);
+    const keys = await this.table.exhausted(this.name, w.start, this.limit);
+    for (const [key, until] of this.exhaustedUntil) if (until <= now) this.exhaustedUntil.delete(key);
+    for (const key of keys) this.exhaustedUntil.set(key, w.end);
   }
 }
 
-const secondsUntil = (resetAt: number, now: number) => Math.max(1, Math.ceil((resetAt - now) / 1000));
+/**
+ * Counted in memory, added to the shared table every sync. A key's estimate is the cluster count as
+ * of this instance's last sync plus what it counted since, a lower bound of the true count: a refusal
+ * is always right, and the cluster over-admits a key by at most what the other instances counted for
+ * it since their last sync.
+ */
+export class SyncedCounter {
+  /** rowId -> the window's counts as this instance knows them. */
+  private windows = new Map<
+    string,
+    { key: string; start: number; end: number; shared: number; pending: number }
+  >();
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly limit: number,
+    readonly windowMs: number,
+    private readonly table: CounterTable,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Counts one event for each key (no I/O); returns the seconds to wait if any key is now over its limit. */
+  hit(keys: readonly string[]): number | undefined {
+    const now = this.clock.now().getTime();
+    const start = Math.floor(now / this.windowMs) * this.windowMs;
+    let wait: number | undefined;
+    for (const key of keys) {
+      const id = rowId(start, key);
+      let w = this.windows.get(id);
+      if (!w) {
+        w = { key, start, end: start + this.windowMs, shared: 0, pending: 0 };
+        this.windows.set(id, w);
+      }
+      w.pending++;
+      if (w.shared + w.pending > this.limit) wait = Math.max(wait ?? 0, secondsUntil(w.end, now));
+    }
+    return wait;
+  }
+
+  /**
+   * Adds what this instance counted since the last flush to the table and learns the cluster counts
+   * of those keys (one statement); forgets ended windows. A failed flush keeps its counts for the next.
+   */
+  flush(): Promise<void> {
+    // One flush at a time: a second caller waits for the running one, then flushes what came since.
+    const run = (this.flushing ?? Promise.resolve()).catch(() => {}).then(() => this.flushOnce());
+    this.flushing = run;
+    return run;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const now = this.clock.now().getTime();
+    const batch: { w: { shared: number; pending: number }; row: CountRow }[] = [];
+    for (const [id, w] of this.windows) {
+      if (w.pending > 0) {
+        batch.push({ w, row: { windowStart: w.start, key: w.key, expiresAt: w.end, n: w.pending } });
+      } else if (w.end <= now) {
+        this.windows.delete(id);
+      }
+    }
+    if (batch.length === 0) return;
+    // Taken out before the await: hits counted meanwhile stay pending for the next flush.
+    for (const b of batch) b.w.pending -= b.row.n;
+    let counts: Map<string, number>;
+    try {
+      counts = await this.table.add(
+        this.name,
+        batch.map((b) => b.row),
+      );
+    } catch (err) {
+      for (const b of batch) b.w.pending += b.row.n;
+      throw err;
+    }
+    for (const b of batch) b.w.shared = counts.get(rowId(b.row.windowStart, b.row.key)) ?? b.w.shared;
+  }
+}
 
 /** The client address as a limiter key; IPv6 addresses count per /56, as express-rate-limit does. */
 export const addressKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ?? '')}`;
+
+export type RateLimitsOptions = {
+  perMinute: number;
+  authFailuresPerMinute: number;
+  clock: Clock;
+  db: Sql;
+  /** How often the request budgets are added to the shared table (ms); 0: no timer (call sync()). */
+  syncMs: number;
+};
 
 /**
  * The limits of the API, keyed per DESIGN.md: on a verified identity only after verifying it;
@@ -72,13 +254,40 @@ export const addressKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ??
  */
 export class RateLimits {
   /** Requests of a verified identity (partner, or partner + user), or of an address on public endpoints. */
-  readonly requests: WindowCounter;
+  readonly requests: SyncedCounter;
   /** Failed authentications (API keys, sessions, bearer tokens, client secrets). */
-  readonly failures: WindowCounter;
+  readonly failures: ExactCounter;
+  private readonly exact: ExactCounter[] = [];
+  private readonly table: CounterTable;
+  private readonly timer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { perMinute: number; authFailuresPerMinute: number; clock: Clock }) {
-    this.requests = new WindowCounter(opts.perMinute, 60_000, opts.clock);
-    this.failures = new WindowCounter(opts.authFailuresPerMinute, 60_000, opts.clock);
+  constructor(private readonly opts: RateLimitsOptions) {
+    this.table = new CounterTable(opts.db);
+    this.requests = new SyncedCounter('requests', opts.perMinute, 60_000, this.table, opts.clock);
+    this.failures = this.counter('failures', opts.authFailuresPerMinute);
+    if (opts.syncMs > 0) {
+      this.timer = setInterval(() => {
+        this.sync().catch((err: Error) => console.error('[rate-limits] sync failed:', err.message));
+      }, opts.syncMs).unref();
+    }
+  }
+
+  /** Another exact per-minute counter on the same table (e.g. the sign-in pages' budgets). */
+  counter(name: string, perMinute: number): ExactCounter {
+    const c = new ExactCounter(name, perMinute, 60_000, this.table, this.opts.clock);
+    this.exact.push(c);
+    return c;
+  }
+
+  /** Adds this instance's request counts to the table and learns what the other instances exhausted. */
+  async sync(): Promise<void> {
+    await Promise.all([this.requests.flush(), ...this.exact.map((c) => c.sync())]);
+  }
+
+  /** Stops the timer and adds the last counts (a failure here is not worth failing a shutdown for). */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.requests.flush().catch(() => {});
   }
 }
 
@@ -88,20 +297,24 @@ export function throwIfLimited(retryAfter: number | undefined): void {
 }
 
 /**
- * Runs a credential check; a failed one (an error `isFailure` accepts) counts against every key.
- * Refused at once with 429 while any key has used up its failure budget.
+ * Runs a credential check; a failed one (an error `isFailure` accepts) counts against every key
+ * (one upsert), and a failure past the budget is answered 429. Refused at once with 429 while any key
+ * has used up its failure budget: `exact` asks the table first (one query: the credential endpoints);
+ * otherwise what this instance knows decides (no query: the API's hot path, where a key exhausted on
+ * another instance is seen within one sync, and every failure there is still counted and refused).
  */
 export async function countingFailures<T>(
-  counter: WindowCounter,
+  counter: ExactCounter,
   keys: readonly string[],
   isFailure: (err: unknown) => boolean,
   check: () => Promise<T>,
+  { exact }: { exact: boolean } = { exact: true },
 ): Promise<T> {
-  throwIfLimited(counter.retryAfter(keys));
+  throwIfLimited(exact ? await counter.retryAfter(keys) : counter.knownRetryAfter(keys));
   try {
     return await check();
   } catch (err) {
-    if (isFailure(err)) counter.hit(keys);
+    if (isFailure(err)) throwIfLimited(await counter.hit(keys));
     throw err;
   }
 }

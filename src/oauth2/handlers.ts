@@ -23,8 +23,13 @@ export const oauthHandlers = (s: Services) => {
    */
   const authenticatedClient = async (req: Request, body: BodyCredentials) => {
     const address = addressKey(req.ip);
-    const creds = await countingFailures(s.limits.failures, [address], isClientFailure, async () =>
-      readClientCredentials(req, body),
+    // The address is checked exactly below, with the client_id, once the credentials are read.
+    const creds = await countingFailures(
+      s.limits.failures,
+      [address],
+      isClientFailure,
+      async () => readClientCredentials(req, body),
+      { exact: false },
     );
     if (!creds) return undefined;
     return countingFailures(s.limits.failures, [address, `client:${creds.clientId}`], isClientFailure, () =>
@@ -60,14 +65,23 @@ export const oauthHandlers = (s: Services) => {
   };
 
   const getTokenInfo: Handler<'getTokenInfo'> = async ({ req }) => {
-    const info = await countingFailures(s.limits.failures, [addressKey(req.ip)], isAuthFailure, async () => {
-      const token = bearerToken(req);
-      if (!token)
-        throw new Unauthorized('missing_token', 'Send the access token as "Authorization: Bearer tcat_...".');
-      const found = await s.oauth.tokenInfo(token);
-      if (!found) throw new Unauthorized('invalid_token', 'The access token is not one askTIAN issued.');
-      return found;
-    });
+    const info = await countingFailures(
+      s.limits.failures,
+      [addressKey(req.ip)],
+      isAuthFailure,
+      async () => {
+        const token = bearerToken(req);
+        if (!token)
+          throw new Unauthorized(
+            'missing_token',
+            'Send the access token as "Authorization: Bearer tcat_...".',
+          );
+        const found = await s.oauth.tokenInfo(token);
+        if (!found) throw new Unauthorized('invalid_token', 'The access token is not one askTIAN issued.');
+        return found;
+      },
+      { exact: false },
+    );
     return { status: 200, body: info, headers: NO_STORE };
   };
 

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../../container.js';
-import { addressKey, WindowCounter } from '../../http/rate-limits.js';
+import { addressKey } from '../../http/rate-limits.js';
 import { redirectTo } from '../../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../../users/users.js';
 import { CsrfError } from '../shared/csrf.js';
@@ -32,18 +32,22 @@ export function walletPages(s: Services): express.Router {
 
   // Per client address (DESIGN.md: before a verified identity, and for every failed sign-in). Views
   // of the sign-in page and sign-in attempts have a budget each; every attempt counts, failed or not.
-  // The same fixed-window counter as the API's limits, on the injected clock.
-  const signInLimiter = () => {
-    const counter = new WindowCounter(s.config.authRateLimitPerMinute, 60_000, s.clock);
+  // Exact counters shared by every instance (one upsert per view or attempt), on the injected clock.
+  const signInLimiter = (name: string) => {
+    const counter = s.limits.counter(name, s.config.authRateLimitPerMinute);
     return (req: Request, res: Response, next: NextFunction) => {
-      const wait = counter.hit([addressKey(req.ip)]);
-      if (wait === undefined) return next();
-      res.set('Retry-After', String(wait));
-      sendPage(res, 429, errorPage('Too many sign-in attempts', `Wait ${wait} seconds, then try again.`));
+      const key = addressKey(req.ip);
+      // An address known to be over budget is refused without counting it again.
+      const known = counter.knownRetryAfter([key]);
+      (known === undefined ? counter.hit([key]) : Promise.resolve(known)).then((wait) => {
+        if (wait === undefined) return next();
+        res.set('Retry-After', String(wait));
+        sendPage(res, 429, errorPage('Too many sign-in attempts', `Wait ${wait} seconds, then try again.`));
+      }, next);
     };
   };
-  const signInViews = signInLimiter();
-  const signInAttempts = signInLimiter();
+  const signInViews = signInLimiter('wallet-sign-in-views');
+  const signInAttempts = signInLimiter('wallet-sign-in-attempts');
 
   // Every posted field is text before anything reads it: a NUL byte would fail in SQL as a 500.
   router.use('/wallet', (req, _res, next) => {

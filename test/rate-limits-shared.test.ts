@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Running, startServer } from '../src/server.js';
+import { startTestServer, type TestServer } from './support/harness.js';
+import { realPostgresAvailable } from './support/pg.js';
+
+// Two instances of the server on one database (as behind a load balancer) share every budget:
+// failed authentications and sign-in views exactly (one upsert per counted event), a verified
+// identity's requests within one sync (each instance counts in memory and adds its counts to the
+// shared table every RATE_LIMIT_SYNC_MS; here the test calls sync() instead of waiting for it).
+
+// The embedded database has one owner process: two instances need the PostgreSQL server.
+const shared = await realPostgresAvailable();
+if (!shared)
+  console.log('[rate-limits-shared] skipped: no PostgreSQL server (the embedded database has one instance)');
+
+let a: TestServer;
+let b: Running;
+let addr = 0;
+const freshAddress = () => `198.51.100.${++addr}`;
+const junk = () => randomBytes(24).toString('base64url');
+
+beforeAll(async () => {
+  if (!shared) return;
+  a = await startTestServer({
+    RATE_LIMIT_PER_MINUTE: '8',
+    AUTH_RATE_LIMIT_PER_MINUTE: '5',
+    TRUST_PROXY: 'loopback',
+    RATE_LIMIT_SYNC_MS: '60000',
+  });
+  // The second instance: its own process state and pool, the same database and the same clock.
+  b = await startServer({ ...a.services.config, publicUrl: a.url }, { clock: a.clock, worker: false });
+});
+afterAll(async () => {
+  await b?.close();
+  await a?.stop();
+});
+
+async function balance(url: string, from: string, headers: Record<string, string>) {
+  const res = await fetch(`${url}/api/v1/points/balance`, {
+    headers: { 'X-Forwarded-For': from, ...headers },
+  });
+  return res.status;
+}
+
+async function revoke(url: string, from: string, clientId: string, clientSecret: string) {
+  const res = await fetch(`${url}/api/oauth2/revoke`, {
+    method: 'POST',
+    headers: { 'X-Forwarded-For': from, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: `tcat_${junk()}`, client_id: clientId, client_secret: clientSecret }),
+  });
+  return res.status;
+}
+
+describe.skipIf(!shared)('two instances on one database share the rate limits', () => {
+  it('failed API keys on A count on B: 3 on A and 2 on B use the budget of 5 on both', async () => {
+    const from = freshAddress();
+    const made = { 'X-API-Key': `tcsk_${junk()}` };
+    const statuses = [
+      await balance(a.url, from, made),
+      await balance(a.url, from, made),
+      await balance(a.url, from, made),
+      await balance(b.url, from, made),
+      await balance(b.url, from, made),
+      // The 6th failure is refused wherever it lands, without waiting for a sync.
+      await balance(a.url, from, made),
+      await balance(b.url, from, made),
+    ];
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    // Both instances now refuse the address even with valid credentials.
+    const partner = await a.partner();
+    const user = await a.user({ points: 5 });
+    expect(await balance(a.url, from, await a.legacyHeaders(partner.clientSecret, user.privyId))).toBe(429);
+    expect(await balance(b.url, from, await a.legacyHeaders(partner.clientSecret, user.privyId))).toBe(429);
+    expect(
+      await balance(b.url, freshAddress(), await a.legacyHeaders(partner.clientSecret, user.privyId)),
+    ).toBe(200);
+  });
+
+  it('an address blocked on B is refused on A once A has synced, even with valid credentials', async () => {
+    const from = freshAddress();
+    for (let i = 0; i < 5; i++)
+      expect(await balance(b.url, from, { 'X-API-Key': `tcsk_${junk()}` })).toBe(401);
+    await a.services.limits.sync();
+    const partner = await a.partner();
+    const user = await a.user({ points: 5 });
+    expect(await balance(a.url, from, await a.legacyHeaders(partner.clientSecret, user.privyId))).toBe(429);
+  });
+
+  it('wrong client secrets for one client_id on A and B lock it on both at once (exact)', async () => {
+    const target = await a.partner();
+    const statuses: number[] = [];
+    for (const url of [a.url, b.url, a.url, b.url, a.url]) {
+      statuses.push(await revoke(url, freshAddress(), target.clientId, `tcsk_${junk()}`));
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
+    // No sync in between: the credential endpoints check the shared count before the secret.
+    expect(await revoke(b.url, freshAddress(), target.clientId, target.clientSecret)).toBe(429);
+    expect(await revoke(a.url, freshAddress(), target.clientId, target.clientSecret)).toBe(429);
+  });
+
+  it('a verified identity has one budget across instances, exact within one sync interval', async () => {
+    const partner = await a.partner();
+    const user = await a.user({ points: 5 });
+    const headers = await a.legacyHeaders(partner.clientSecret, user.privyId);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push(await balance(a.url, freshAddress(), headers));
+    for (let i = 0; i < 4; i++) statuses.push(await balance(b.url, freshAddress(), headers));
+    expect(statuses).toEqual(Array(8).fill(200));
+    await a.services.limits.sync();
+    await b.services.limits.sync();
+    // 8 of 8 used in the cluster: B learnt A's 4 when it added its own.
+    expect(await balance(b.url, freshAddress(), headers)).toBe(429);
+    // A has not heard of B's 4 yet: until its next sync it counts on what it knew (the documented
+    // lag: an instance may admit what it counts in one sync interval beyond the budget).
+    expect(await balance(a.url, freshAddress(), headers)).toBe(200);
+    await a.services.limits.sync();
+    expect(await balance(a.url, freshAddress(), headers)).toBe(429);
+    // The window is on the injected clock: the next minute is a new budget on both.
+    a.clock.advance(60_000);
+    expect(await balance(a.url, freshAddress(), headers)).toBe(200);
+    expect(await balance(b.url, freshAddress(), headers)).toBe(200);
+  });
+
+  it('views of the wallet sign-in page count on both instances (exact)', async () => {
+    const from = freshAddress();
+    const view = async (url: string) =>
+      (await fetch(`${url}/wallet/login`, { headers: { 'X-Forwarded-For': from } })).status;
+    const statuses = [];
+    for (const url of [a.url, b.url, a.url, b.url, a.url, b.url, a.url]) statuses.push(await view(url));
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+  });
+
+  it('the housekeeping purge deletes ended windows', async () => {
+    const count = async () =>
+      Number((await a.db.query<{ n: string }>('select count(*) as n from rate_limit_counters'))[0]?.n);
+    await a.services.limits.sync();
+    expect(await count()).toBeGreaterThan(0);
+    a.clock.advance(10 * 60_000);
+    const { purgeExpired } = await import('../src/housekeeping.js');
+    await purgeExpired(a.services);
+    expect(await count()).toBe(0);
+  });
+});
