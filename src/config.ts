@@ -34,6 +34,23 @@ const schema = z.object({
   AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   /** How often each instance adds its request counts to the shared rate-limit table (ms). */
   RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /**
+   * Origins whose web pages may call the browser-facing API (CORS), comma-separated exact origins
+   * (https://app.example.com). Unset: none (no Access-Control-Allow-Origin on any response).
+   */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
+    )
+    .refine(
+      (list) => list.every(isOrigin),
+      'must be exact origins (https://app.example.com), comma-separated; never *',
+    ),
   /** pino level of the JSON logs on stdout. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** One log line per API request (request id, operationId, partner id, status, latency). */
@@ -43,6 +60,11 @@ const schema = z.object({
    * and not served at all in production.
    */
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16).optional()),
+  /**
+   * `npm start` runs the job runner in the same process (true); false serves HTTP only, for API
+   * replicas next to `npm run worker` processes on one PostgreSQL server.
+   */
+  RUN_JOBS: z.enum(['true', 'false']).default('true'),
   /** Background jobs run at once per process (webhook deliveries, renewals, notices). */
   JOB_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
   /** How often an idle worker looks for due jobs (ms); notifications wake it sooner. */
@@ -120,6 +142,8 @@ export type Config = {
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
   rateLimitSyncMs: number;
+  /** Origins allowed to call the browser-facing API (CORS); empty: none. */
+  corsOrigins: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logRequests: boolean;
   /** undefined: /metrics needs no token (outside production) or is not served (production). */
@@ -138,6 +162,8 @@ export type Config = {
     /** undefined: the default schedule (src/webhooks/schedule.ts RETRY_DELAYS_MS). */
     retryDelaysMs: number[] | undefined;
   };
+  /** Whether `npm start` runs the job runner in its process (RUN_JOBS). */
+  runJobs: boolean;
   jobConcurrency: number;
   jobPollIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -156,11 +182,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
-  // The issuer and every `iss` derive from PUBLIC_URL; an http issuer in production would send
-  // partners' tokens and codes in the clear (RFC 9700 §2.6, RFC 8414 §2).
-  if (production && !e.PUBLIC_URL?.startsWith('https://')) {
+  const unsafe = production ? unsafeInProduction(e) : [];
+  if (unsafe.length > 0) throw new ConfigError(`invalid configuration: ${unsafe.join('; ')}`);
+  // The embedded database has one owner process: nobody else could run its jobs.
+  if (e.RUN_JOBS === 'false' && !e.DATABASE_URL) {
     throw new ConfigError(
-      'invalid configuration: PUBLIC_URL: production (NODE_ENV=production) needs the https URL partners reach this server at',
+      'invalid configuration: RUN_JOBS: false needs DATABASE_URL (on the embedded database `npm start` runs the jobs itself)',
     );
   }
   return {
@@ -169,24 +196,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     publicUrl: e.PUBLIC_URL,
-    privy: { appId: e.PRIVY_APP_ID, issuer: e.PRIVY_ISSUER, verificationKey: e.PRIVY_VERIFICATION_KEY },
+    privy: {
+      appId: e.PRIVY_APP_ID ?? DEVELOPMENT_PRIVY_APP_ID,
+      issuer: e.PRIVY_ISSUER,
+      verificationKey: e.PRIVY_VERIFICATION_KEY,
+    },
     validateResponses: e.VALIDATE_RESPONSES ? e.VALIDATE_RESPONSES === 'true' : !production,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
     rateLimitSyncMs: e.RATE_LIMIT_SYNC_MS,
+    corsOrigins: e.CORS_ORIGINS,
+    logLevel: e.LOG_LEVEL,
     logRequests: e.LOG_REQUESTS === 'true',
+    metricsToken: e.METRICS_TOKEN,
     production,
     sessionSecret: e.SESSION_SECRET,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     webhooks: {
-      secretKey: webhookSecretKey(e.WEBHOOK_SECRET_KEY, production),
+      secretKey: webhookSecretKey(e.WEBHOOK_SECRET_KEY),
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       deliveredWaitMs: e.WEBHOOK_DELIVERED_WAIT_MS,
       allowHttpLocalhost: allowHttpLocalhost(e.WEBHOOK_ALLOW_HTTP_LOCALHOST, production),
       retryDelaysMs: e.WEBHOOK_RETRY_DELAYS_MS,
     },
+    runJobs: e.RUN_JOBS === 'true',
     jobConcurrency: e.JOB_CONCURRENCY,
     jobPollIntervalMs: e.JOB_POLL_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
@@ -194,36 +229,85 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+const PRODUCTION = 'production (NODE_ENV=production)';
+const DEVELOPMENT_PRIVY_APP_ID = 'tian-dev-app';
+
+/**
+ * What production refuses (issue 12): a development default standing in for a real setting. Each
+ * problem names its variable; all of them are reported at once, on one line.
+ */
+function unsafeInProduction(e: z.infer<typeof schema>): string[] {
+  const problems: string[] = [];
+  // The issuer and every `iss` derive from PUBLIC_URL; an http issuer in production would send
+  // partners' tokens and codes in the clear (RFC 9700 §2.6, RFC 8414 §2).
+  if (!e.PUBLIC_URL?.startsWith('https://'))
+    problems.push(`PUBLIC_URL: ${PRODUCTION} needs the https URL partners reach this server at`);
+  // The embedded database is one process's, on one disk: no replicas, no worker processes, no backups.
+  if (!e.DATABASE_URL)
+    problems.push(
+      `DATABASE_URL: ${PRODUCTION} needs a PostgreSQL server (the embedded database is for development)`,
+    );
+  if (!e.WEBHOOK_SECRET_KEY)
+    problems.push(
+      `WEBHOOK_SECRET_KEY: ${PRODUCTION} needs a 32-byte base64 key (e.g. \`openssl rand -base64 32\`) to encrypt webhook signing secrets`,
+    );
+  // A random key per process would expire open sign-in forms on every restart and on every other instance.
+  if (!e.SESSION_SECRET)
+    problems.push(
+      `SESSION_SECRET: ${PRODUCTION} needs a secret of 32+ characters, the same on every instance`,
+    );
+  if (!e.PRIVY_APP_ID)
+    problems.push(`PRIVY_APP_ID: ${PRODUCTION} needs your Privy app id (not the development default)`);
+  if (!e.PRIVY_VERIFICATION_KEY)
+    problems.push(
+      `PRIVY_VERIFICATION_KEY: ${PRODUCTION} needs the Privy app's ES256 verification key (SPKI PEM)`,
+    );
+  if (e.WEBHOOK_ALLOW_HTTP_LOCALHOST === 'true')
+    problems.push(
+      'WEBHOOK_ALLOW_HTTP_LOCALHOST: cannot be true in production (webhooks go to https public addresses only)',
+    );
+  return problems;
+}
+
+/** A PEM the Privy verifier can import (checked here, so a bad key stops start-up instead of a later request). */
+function isEcPublicKey(pem: string): boolean {
+  try {
+    return createPublicKey(pem.replace(/\\n/g, '\n')).asymmetricKeyType === 'ec';
+  } catch {
+    return false;
+  }
+}
+
 /** Outside production, when WEBHOOK_SECRET_KEY is unset: fixed, so a restart can still read secrets. */
 const DEVELOPMENT_WEBHOOK_KEY = createHash('sha256')
   .update('tian-points development webhook secret key; never used in production')
   .digest();
 
-/** The webhook secret key: required in production, a fixed development key elsewhere. */
-function webhookSecretKey(value: string | undefined, production: boolean): Buffer {
-  if (value === undefined) {
-    if (production) {
-      throw new Error(
-        'Invalid configuration:\n  WEBHOOK_SECRET_KEY: production (NODE_ENV=production) needs a 32-byte base64 key (e.g. `openssl rand -base64 32`) to encrypt webhook signing secrets',
-      );
-    }
-    return DEVELOPMENT_WEBHOOK_KEY;
-  }
+/** The webhook secret key: required in production (unsafeInProduction), a fixed development key elsewhere. */
+function webhookSecretKey(value: string | undefined): Buffer {
+  if (value === undefined) return DEVELOPMENT_WEBHOOK_KEY;
   const key = Buffer.from(value, 'base64');
   if (!/^[A-Za-z0-9+/]{43}=?$/.test(value) || key.length !== 32) {
-    throw new Error('Invalid configuration:\n  WEBHOOK_SECRET_KEY: must be exactly 32 bytes, base64-encoded');
+    throw new ConfigError(
+      'invalid configuration: WEBHOOK_SECRET_KEY: must be exactly 32 bytes, base64-encoded',
+    );
   }
   return key;
 }
 
-/** Plain http to loopback is a development convenience; production refuses it outright. */
+/** Plain http to loopback is a development convenience; production refuses it (unsafeInProduction). */
 function allowHttpLocalhost(value: 'true' | 'false' | undefined, production: boolean): boolean {
-  if (production && value === 'true') {
-    throw new Error(
-      'Invalid configuration:\n  WEBHOOK_ALLOW_HTTP_LOCALHOST: cannot be true in production (webhooks go to https public addresses only)',
-    );
-  }
   return value === undefined ? !production : value === 'true';
+}
+
+/** scheme://host[:port] exactly as a browser sends it in Origin (no path, no trailing slash, no '*'). */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return /^https?:$/.test(url.protocol) && url.origin === value;
+  } catch {
+    return false;
+  }
 }
 
 function parseTrustProxy(v: string): boolean | number | string {
