@@ -15,9 +15,15 @@ export type MainProcess = {
 /**
  * Starts `node --import tsx src/main.ts` with `env` (no npx wrapper, so signals reach the server
  * itself). A cold start compiles with tsx and opens the database: `startTimeoutMs` is generous.
+ * `entry` runs another server the same way (e.g. the example partner app), which must also print
+ * `listening on <url>`.
  */
-export function startMain(env: NodeJS.ProcessEnv, startTimeoutMs = 80_000): Promise<MainProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export function startMain(
+  env: NodeJS.ProcessEnv,
+  startTimeoutMs = 80_000,
+  entry = 'src/main.ts',
+): Promise<MainProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,218 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getTokenInfo } from '../generated/sdk/index.js';
+import { ACCESS_TOKEN_TTL_SECONDS } from '../src/oauth2/tokens.js';
+import { chromiumAvailable, launchChromium } from './support/browser.js';
+import { startTestServer, type TestServer } from './support/harness.js';
+import { type MainProcess, startMain } from './support/main-process.js';
+import { expectAccessible, saveScreenshot } from './support/page-checks.js';
+import { partnerApi } from './support/webhooks.js';
+
+/**
+ * examples/partner-app as a partner would run it: its own process (`npm start` there), configured by
+ * environment variables, importing the SDK as the package @tian/points-sdk, against the real server.
+ */
+
+type StoredTokens = { userId: number; accessToken: string; refreshToken: string; expiresAt: string };
+
+const USER = { email: 'example-app@example.com', password: 'correct horse battery' };
+
+/** A port nobody listens on right now, for a server whose URL must be registered before it starts. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || !address) throw new Error('no port');
+  return address.port;
+}
+
+describe.runIf(chromiumAvailable())('the example partner app (examples/partner-app)', () => {
+  let t: TestServer;
+  let app: MainProcess;
+  let browser: Browser;
+  let page: Page;
+  let userId: number;
+  let storeDir: string;
+  let storeFile: string;
+
+  const stored = (): Record<string, StoredTokens> => JSON.parse(readFileSync(storeFile, 'utf8'));
+  const tokenInfo = async (accessToken: string) =>
+    (await getTokenInfo({ client: t.client({ Authorization: `Bearer ${accessToken}` }) })).data;
+
+  beforeAll(async () => {
+    // The package's JavaScript and declarations (what `npm pack` ships); a no-op when up to date.
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'packages/sdk'], {
+      stdio: 'pipe',
+    });
+    t = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '1000' });
+    // The server's clock starts one access-token lifetime (and a minute) in the past, so that setting it
+    // to the real time later expires the first access token, while the webhooks signed after that carry
+    // real timestamps: the example verifies them with standardwebhooks against its own (real) clock.
+    t.clock.set(new Date(Date.now() - (ACCESS_TOKEN_TTL_SECONDS + 60) * 1000));
+
+    const port = await freePort();
+    const appUrl = `http://127.0.0.1:${port}`;
+    const partner = await t.partner({
+      name: 'Example Shop',
+      redirectUris: [`${appUrl}/callback`],
+      allowedScopes: ['balance', 'deduct'],
+      requirePkce: true,
+    });
+    userId = (await t.user({ ...USER, points: 100 })).id;
+    const endpoint = await partnerApi(t, partner.clientSecret).createEndpoint(`${appUrl}/webhooks/tian`, [
+      'token.revoked',
+    ]);
+    storeDir = mkdtempSync(join(tmpdir(), 'partner-app-'));
+    storeFile = join(storeDir, 'tokens.json');
+    app = await startMain(
+      {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        TIAN_URL: t.url,
+        TIAN_CLIENT_ID: partner.clientId,
+        TIAN_CLIENT_SECRET: partner.clientSecret,
+        TIAN_WEBHOOK_SECRET: endpoint.secret,
+        TOKEN_STORE_FILE: storeFile,
+      },
+      60_000,
+      'examples/partner-app/src/main.ts',
+    );
+    expect(app.url).toBe(appUrl);
+    browser = await launchChromium();
+    page = await browser.newPage();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (app) {
+      app.child.kill('SIGTERM');
+      await app.exited;
+    }
+    await t?.stop();
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+  });
+
+  it('connects a wallet through the code flow with state and PKCE and stores the tokens server-side', async () => {
+    await page.goto(app.url);
+    await expectAccessible(page);
+    await saveScreenshot(page, 'example-partner-app-signed-out');
+    await page.getByRole('link', { name: 'Connect your TIAN wallet' }).click();
+
+    // At TIAN: sign in and allow, as the user would.
+    const authorize = new URL(page.url());
+    expect(authorize.pathname).toMatch(/^\/(api\/oauth2\/authorize|wallet\/)/);
+    await page.getByLabel('Email').fill(USER.email);
+    await page.getByLabel('Password', { exact: true }).fill(USER.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Allow', exact: true }).click();
+
+    await page.getByText('Your TIAN wallet is connected.').waitFor();
+    expect(new URL(page.url()).origin).toBe(app.url);
+    expect(await page.textContent('main')).toContain('100 points');
+    await expectAccessible(page);
+    await saveScreenshot(page, 'example-partner-app-connected');
+
+    const tokens = stored()[String(userId)];
+    expect(tokens?.accessToken).toMatch(/^tcat_/);
+    expect(tokens?.refreshToken).toMatch(/^tcrt_/);
+    expect(await tokenInfo(tokens?.accessToken ?? '')).toMatchObject({
+      active: true,
+      userId,
+      scope: 'balance deduct',
+    });
+    // Tokens never reach the browser.
+    const cookies = await page.context().cookies(app.url);
+    expect(JSON.stringify(cookies)).not.toContain(tokens?.accessToken);
+    expect(await page.content()).not.toContain(tokens?.accessToken);
+  });
+
+  it('deducts with an idempotency key: the same form sent twice deducts once', async () => {
+    const form = page.locator('form[action="/deduct"]');
+    const fields = {
+      csrf_token: await form.locator('input[name="csrf_token"]').inputValue(),
+      idempotency_key: await form.locator('input[name="idempotency_key"]').inputValue(),
+      amount: '30',
+    };
+    await page.getByLabel('Amount').fill('30');
+    await page.getByRole('button', { name: 'Deduct points' }).click();
+    await page.getByText(/Deducted 30 points \(transaction txn_/).waitFor();
+    expect(await page.textContent('main')).toContain('70 points');
+    await saveScreenshot(page, 'example-partner-app-deducted');
+
+    // The same form submitted again (a double click, a resent request): TIAN replays the first answer.
+    const again = await page.request.post(`${app.url}/deduct`, { form: fields, maxRedirects: 0 });
+    expect(again.status()).toBe(303);
+    const state = await t.moneyState(userId);
+    expect(state?.balance).toBe(70);
+    expect(state?.k).toBe('1');
+  });
+
+  it('refreshes silently when the API answers 401 for an expired access token, and the call goes through', async () => {
+    const before = stored()[String(userId)];
+    t.clock.set(new Date()); // the first access token expired a minute ago, by the server's clock
+    expect(await tokenInfo(before?.accessToken ?? '')).toMatchObject({ active: false });
+
+    await page.goto(app.url);
+    await page.getByLabel('Amount').fill('20');
+    await page.getByRole('button', { name: 'Deduct points' }).click();
+    await page.getByText(/Deducted 20 points/).waitFor();
+    expect(await page.textContent('main')).toContain('50 points');
+    await app.printed(new RegExp(`refreshed the access token of TIAN user ${userId} after a 401`));
+
+    const after = stored()[String(userId)];
+    expect(after?.accessToken).not.toBe(before?.accessToken);
+    expect(after?.refreshToken).not.toBe(before?.refreshToken);
+    expect(await tokenInfo(after?.accessToken ?? '')).toMatchObject({ active: true, userId });
+    expect((await t.moneyState(userId))?.balance).toBe(50);
+  });
+
+  it("a user revoking the app in the wallet ends the partner's token, and the app clears its tokens on token.revoked", async () => {
+    const live = stored()[String(userId)];
+    const wallet = await browser.newPage();
+    await wallet.goto(`${t.url}/wallet/settings`);
+    // The wallet session from the sign-in above is a month old by the server's clock: sign in again.
+    if (await wallet.getByLabel('Email').count()) {
+      await wallet.getByLabel('Email').fill(USER.email);
+      await wallet.getByLabel('Password', { exact: true }).fill(USER.password);
+      await wallet.getByRole('button', { name: 'Sign in', exact: true }).click();
+      if (!new URL(wallet.url()).pathname.startsWith('/wallet/settings'))
+        await wallet.goto(`${t.url}/wallet/settings`);
+    }
+    await wallet.getByText('Example Shop').first().waitFor();
+    await saveScreenshot(wallet, 'example-partner-app-wallet-before-revoke');
+    await wallet.getByRole('button', { name: /disconnect|revoke/i }).click();
+    await wallet.waitForLoadState();
+    await saveScreenshot(wallet, 'example-partner-app-wallet-after-revoke');
+
+    await t.drainJobs();
+    await app.printed(new RegExp(`token.revoked for TIAN user ${userId} \\(by user\\): tokens cleared`));
+    expect(stored()[String(userId)]).toBeUndefined();
+    expect(await tokenInfo(live?.accessToken ?? '')).toMatchObject({ active: false, userId });
+
+    await page.goto(app.url);
+    await page.getByText('Your TIAN wallet is not connected any more.').waitFor();
+    await page.getByRole('link', { name: 'Connect your TIAN wallet' }).waitFor();
+    await expectAccessible(page);
+    await saveScreenshot(page, 'example-partner-app-after-revoke');
+  });
+
+  it('refuses a webhook whose signature does not verify', async () => {
+    const res = await fetch(`${app.url}/webhooks/tian`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': 'msg_forged',
+        'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+        'webhook-signature': 'v1,Zm9yZ2Vk',
+      },
+      body: JSON.stringify({ event: 'token.revoked', userId }),
+    });
+    expect(res.status).toBe(400);
+  });
+});
