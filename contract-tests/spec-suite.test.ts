@@ -707,6 +707,8 @@ const drivers: Drivers = {
         ...oauthBody({}, { token: 'tcat_x', client_id: partner.clientId, client_secret: 'tcsk_wrong' }),
         path: '/api/oauth2/revoke',
       }),
+    '413': () =>
+      send({ ...oauthBody({}, { token: 'x'.repeat(17 * 1024), ...client() }), path: '/api/oauth2/revoke' }),
     '415': () =>
       send({
         method: 'POST',

@@ -3460,6 +3460,7 @@ export interface operations {
             };
             400: components["responses"]["OAuthBadRequest"];
             401: components["responses"]["OAuthInvalidClient"];
+            413: components["responses"]["OAuthBadRequest"];
             415: components["responses"]["OAuthBadRequest"];
             429: components["responses"]["OAuthTooManyRequests"];
             503: components["responses"]["OAuthServiceUnavailable"];
@@ -3845,6 +3846,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WebhookEndpointNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["WebhookEndpointRefused"];
             429: components["responses"]["TooManyRequests"];
@@ -3952,6 +3954,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WebhookEndpointNotFound"];
             409: components["responses"]["WebhookEndpointDisabled"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InvalidTimeRange"];
             429: components["responses"]["TooManyRequests"];

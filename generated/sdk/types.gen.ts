@@ -2079,6 +2079,10 @@ export type RevokeTokenErrors = {
     /**
      * An RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
      */
+    413: OAuthError;
+    /**
+     * An RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
+     */
     415: OAuthError;
     /**
      * Too many requests from this address; wait `Retry-After` seconds.
@@ -2461,6 +2465,10 @@ export type UpdateWebhookEndpointErrors = {
      */
     404: Problem;
     /**
+     * The body is larger than 16 KiB.
+     */
+    413: Problem;
+    /**
      * The body is not `application/json`.
      */
     415: Problem;
@@ -2614,6 +2622,10 @@ export type RecoverWebhookDeliveriesErrors = {
      * The endpoint is disabled; enable it first.
      */
     409: Problem;
+    /**
+     * The body is larger than 16 KiB.
+     */
+    413: Problem;
     /**
      * The body is not `application/json`.
      */

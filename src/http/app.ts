@@ -4,6 +4,7 @@ import type { Services } from '../container.js';
 import { Problem } from '../errors/index.js';
 import { authenticate } from './auth.js';
 import { errorRenderer } from './error-renderer.js';
+import { corsPolicy, pageBodyErrors, securityHeaders } from './hardening.js';
 import { inputGuard } from './input-guard.js';
 import type { Handlers, OperationId, Reply } from './operations.js';
 import { listOperations, loadSpec } from './spec.js';
@@ -32,6 +33,7 @@ export function createApp({
   app.set('trust proxy', config.trustProxy);
   app.set('etag', false);
   app.use(baseHeaders);
+  app.use(securityHeaders(config));
   const spec = loadSpec();
   const operations = listOperations(spec);
   const parsers = [
@@ -39,7 +41,7 @@ export function createApp({
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }),
   ];
   // Server-rendered pages (wallet) come first; they parse their own forms.
-  app.use('/wallet', ...parsers);
+  app.use(['/wallet', '/dashboard'], ...parsers, pageBodyErrors);
   for (const router of pages) app.use(router);
 
   const validator = OpenApiValidator.middleware({
@@ -58,6 +60,9 @@ export function createApp({
   //   anything reads them;
   // - authentication runs before validation, so a caller without credentials learns nothing about inputs;
   // - then openapi.yaml validates the request (and, outside production, the response), and the handler runs.
+  // CORS (CORS_ORIGINS): preflights answered here, since no operation documents OPTIONS.
+  const cors = corsPolicy(config, operations);
+  cors.routePreflights(app);
   for (const op of operations) {
     app[op.method](
       op.expressPath,
@@ -65,6 +70,7 @@ export function createApp({
         res.locals.operation = op;
         next();
       },
+      ...cors.forOperation(op),
       ...parsers,
       inputGuard(op),
       authenticate(op, services),
