@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 import { Database } from './db/database.js';
 import { EmbeddedDatabaseInUse } from './db/embedded.js';
 import { createPartner, PartnerInputError, presentPartner, SCOPES, type Scope } from './partners/partners.js';
@@ -105,6 +105,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const known =
       err instanceof CliError ||
+      err instanceof ConfigError ||
       err instanceof PartnerInputError ||
       err instanceof UserInputError ||
       err instanceof EmbeddedDatabaseInUse;

@@ -9,6 +9,8 @@ import { type Clock, systemClock } from './lib/clock.js';
 import { type Mailer, smtpMailer } from './mail/mailer.js';
 import { NotificationsService } from './notifications/service.js';
 import { type BearerVerifier, OAuthService } from './oauth2/service.js';
+import { createLogger, type DestinationStream, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 import { PointsService } from './points/points.js';
 import { SubscriptionsService } from './subscriptions/service.js';
 import { buildWebhooks } from './webhooks/build.js';
@@ -18,6 +20,10 @@ import type { WebhookService } from './webhooks/service.js';
 /** Every service, built once (composition root); handlers, pages and jobs receive what they need from it. */
 export type Services = {
   config: Config;
+  /** The process's structured logger (JSON lines; see README "Operations"). */
+  log: Logger;
+  /** This instance's Prometheus metrics (its own registry), served at /metrics. */
+  metrics: Metrics;
   db: Database;
   clock: Clock;
   privy: PrivyVerifier;
@@ -40,24 +46,33 @@ export type Services = {
   readiness: ReadinessProbe;
 };
 
-export type ContainerOptions = { clock?: Clock; db?: Database };
+export type ContainerOptions = {
+  clock?: Clock;
+  db?: Database;
+  /** Where log lines go (default stdout); tests capture them in memory. */
+  logDestination?: DestinationStream;
+};
 
 /** config -> database (migrated, job schema installed) -> services. */
 export async function buildContainer(config: Config, opts: ContainerOptions = {}): Promise<Services> {
   const clock = opts.clock ?? systemClock;
+  const log = createLogger(config, opts.logDestination);
   const db = opts.db ?? (await Database.open({ url: config.databaseUrl, dataDir: config.dataDir }));
   await db.migrate();
   // One more connection than jobs at once: graphile-worker keeps one for LISTEN (a wake-up hint).
   const jobsPool = new pg.Pool(db.poolConfig(jobConcurrency(config, db) + 1));
   // A client that loses its connection must not crash the process; the next query reconnects.
-  const lost = (err: Error) => console.error('[jobs] database connection lost:', err.message);
+  const lost = (err: Error) => log.error({ err }, 'job runner: database connection lost');
   jobsPool.on('error', lost);
   jobsPool.on('connect', (client) => client.on('error', lost));
-  await migrateJobs(jobsPool);
-  const oauth = new OAuthService(db, clock);
-  const { webhooks, webhookDelivery } = buildWebhooks(config, db, clock);
+  await migrateJobs(jobsPool, log);
+  const metrics = new Metrics({ db, jobsPool });
+  const oauth = new OAuthService(db, clock, metrics);
+  const { webhooks, webhookDelivery } = buildWebhooks(config, db, clock, { log, metrics });
   return {
     config,
+    log,
+    metrics,
     db,
     clock,
     privy: new PrivyVerifier(config.privy, clock),

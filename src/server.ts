@@ -9,6 +9,7 @@ import {
   type Services,
 } from './container.js';
 import { createApp } from './http/app.js';
+import { metricsEndpoint } from './http/metrics-endpoint.js';
 import { routes } from './http/routes.js';
 import { JobRunner } from './jobs/runner.js';
 import { buildTasks, CRONTAB } from './jobs/tasks.js';
@@ -33,7 +34,8 @@ export type ServerOptions = ContainerOptions & {
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Running> {
   const services = await buildContainer(config, opts);
   const inflight = new Set<Promise<unknown>>();
-  const app = createApp({ services, handlers: routes(services), pages: [walletPages(services)], inflight });
+  const pages = [metricsEndpoint(config, services.metrics), walletPages(services)];
+  const app = createApp({ services, handlers: routes(services), pages, inflight });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -73,5 +75,6 @@ export function startRunner(services: Services): Promise<JobRunner> {
     concurrency: jobConcurrency(services.config, services.db),
     pollInterval: services.config.jobPollIntervalMs,
     crontab: CRONTAB,
+    log: services.log,
   });
 }

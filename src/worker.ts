@@ -1,4 +1,4 @@
-import { loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { buildContainer, closeContainer } from './container.js';
 import { drainJobs } from './jobs/runner.js';
 import { buildTasks } from './jobs/tasks.js';
@@ -8,7 +8,15 @@ import { startRunner } from './server.js';
  * `npm run worker`: the job runner alone (no HTTP), for running workers apart from API replicas.
  * `npm run worker -- --once` runs every job that is due now and exits.
  */
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  // A bad setting: one clear line naming it, not a stack trace (as `npm start` does).
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`TIAN Points worker cannot start: ${err.message}`);
+  process.exit(1);
+}
 if (!config.databaseUrl) {
   // The embedded database has one owner process, and `npm start` already runs the jobs in it.
   console.error(
@@ -17,18 +25,19 @@ if (!config.databaseUrl) {
   process.exit(1);
 }
 const services = await buildContainer(config);
+const { log } = services;
 if (process.argv.includes('--once')) {
-  await drainJobs(services.jobsPool, buildTasks(services));
+  await drainJobs(services.jobsPool, buildTasks(services), log);
   await closeContainer(services);
 } else {
   const runner = await startRunner(services);
-  console.log(`TIAN Points worker running (concurrency ${config.jobConcurrency})`);
+  log.info(`TIAN Points worker running (concurrency ${config.jobConcurrency})`);
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, async () => {
       if (stopping) process.exit(1);
       stopping = true;
-      console.log(`${signal}: finishing running jobs (up to ${config.shutdownTimeoutMs} ms)`);
+      log.info(`${signal}: finishing running jobs (up to ${config.shutdownTimeoutMs} ms)`);
       await runner.stop(config.shutdownTimeoutMs);
       await closeContainer(services);
       process.exit(0);

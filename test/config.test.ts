@@ -1,37 +1,106 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { startMain } from './support/main-process.js';
 
 /** A valid WEBHOOK_SECRET_KEY (32 bytes, base64), which production requires. */
 const WEBHOOK_KEY = Buffer.alloc(32, 7).toString('base64');
+const PRIVY_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  .publicKey.export({ type: 'spki', format: 'pem' })
+  .toString();
+
+/** Everything production asks for; each test takes one thing away. */
+const PROD = {
+  NODE_ENV: 'production',
+  PUBLIC_URL: 'https://wallet.example',
+  DATABASE_URL: 'postgresql://tian@db.internal:5432/tian',
+  WEBHOOK_SECRET_KEY: WEBHOOK_KEY,
+  SESSION_SECRET: 's'.repeat(40),
+  PRIVY_APP_ID: 'privy-app-123',
+  PRIVY_VERIFICATION_KEY: PRIVY_KEY,
+};
+
+const without = (name: keyof typeof PROD) => {
+  const { [name]: _, ...rest } = PROD;
+  return rest;
+};
+
+/** The one line loadConfig refuses with. */
+const refusal = (env: NodeJS.ProcessEnv): string => {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('loadConfig accepted it');
+};
 
 describe('configuration', () => {
-  it('refuses production without an https PUBLIC_URL, naming the setting', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/PUBLIC_URL/);
-    expect(() => loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'http://wallet.example' })).toThrow(
-      /PUBLIC_URL.*https/,
-    );
-    const ok = loadConfig({
-      NODE_ENV: 'production',
-      PUBLIC_URL: 'https://wallet.example',
-      WEBHOOK_SECRET_KEY: WEBHOOK_KEY,
+  it('accepts a complete production configuration, with secure defaults', () => {
+    const ok = loadConfig(PROD);
+    expect(ok).toMatchObject({
+      production: true,
+      publicUrl: 'https://wallet.example',
+      validateResponses: false,
+      logLevel: 'info',
+      metricsToken: undefined,
     });
-    expect(ok.publicUrl).toBe('https://wallet.example');
-    expect(ok.production).toBe(true);
+    expect(ok.webhooks.allowHttpLocalhost).toBe(false);
+    expect(ok.webhooks.secretKey).toEqual(Buffer.alloc(32, 7));
+  });
+
+  it('refuses production without an https PUBLIC_URL, naming the setting', () => {
+    expect(refusal(without('PUBLIC_URL'))).toMatch(/^invalid configuration: PUBLIC_URL: production .*https/);
+    expect(refusal({ ...PROD, PUBLIC_URL: 'http://wallet.example' })).toMatch(/PUBLIC_URL.*https/);
+  });
+
+  it('refuses production on the embedded database (no DATABASE_URL)', () => {
+    expect(refusal(without('DATABASE_URL'))).toMatch(/DATABASE_URL: production .* PostgreSQL server/);
+  });
+
+  it('refuses production without a WEBHOOK_SECRET_KEY, and any key that is not 32 bytes', () => {
+    expect(refusal(without('WEBHOOK_SECRET_KEY'))).toMatch(
+      /WEBHOOK_SECRET_KEY: production .* 32-byte base64 key/,
+    );
+    expect(refusal({ ...PROD, WEBHOOK_SECRET_KEY: 'c2hvcnQ=' })).toMatch(/WEBHOOK_SECRET_KEY: must be/);
+  });
+
+  it('refuses production without a SESSION_SECRET (a random key per process is a development default)', () => {
+    expect(refusal(without('SESSION_SECRET'))).toMatch(/SESSION_SECRET: production .*same on every instance/);
+  });
+
+  it("refuses production with the development Privy app or without the app's verification key", () => {
+    expect(refusal(without('PRIVY_APP_ID'))).toMatch(/PRIVY_APP_ID: production/);
+    expect(refusal(without('PRIVY_VERIFICATION_KEY'))).toMatch(/PRIVY_VERIFICATION_KEY: production/);
+  });
+
+  it('refuses a Privy verification key that is not an EC public key, in any mode', () => {
+    expect(refusal({ PRIVY_VERIFICATION_KEY: 'not a key' })).toMatch(/PRIVY_VERIFICATION_KEY: must be an EC/);
+  });
+
+  it('production never lets webhooks go to loopback over http', () => {
+    expect(refusal({ ...PROD, WEBHOOK_ALLOW_HTTP_LOCALHOST: 'true' })).toMatch(
+      /WEBHOOK_ALLOW_HTTP_LOCALHOST: cannot be true in production/,
+    );
+  });
+
+  it('names every unsafe production setting at once, on one line', () => {
+    const line = refusal({ NODE_ENV: 'production' });
+    for (const name of ['PUBLIC_URL', 'DATABASE_URL', 'WEBHOOK_SECRET_KEY', 'SESSION_SECRET', 'PRIVY_APP_ID'])
+      expect(line).toContain(`${name}: `);
+  });
+
+  it('a malformed value is one line naming the variable', () => {
+    expect(refusal({ PORT: 'eighty' })).toMatch(/^invalid configuration: PORT: /);
+    expect(refusal({ LOG_LEVEL: 'loud' })).toMatch(/^invalid configuration: LOG_LEVEL: /);
+    expect(refusal({ METRICS_TOKEN: 'short' })).toMatch(/^invalid configuration: METRICS_TOKEN: /);
   });
 
   it('outside production an unset PUBLIC_URL falls back to the listening address', () => {
     expect(loadConfig({ NODE_ENV: 'development' }).publicUrl).toBeUndefined();
-  });
-
-  it('refuses production without a WEBHOOK_SECRET_KEY, naming the setting, and a key that is not 32 bytes', () => {
-    const prod = { NODE_ENV: 'production', PUBLIC_URL: 'https://wallet.example' };
-    expect(() => loadConfig(prod)).toThrow(/WEBHOOK_SECRET_KEY: production .* 32-byte base64 key/);
-    expect(() => loadConfig({ ...prod, WEBHOOK_SECRET_KEY: 'c2hvcnQ=' })).toThrow(
-      /WEBHOOK_SECRET_KEY: must be/,
-    );
-    expect(loadConfig({ ...prod, WEBHOOK_SECRET_KEY: WEBHOOK_KEY }).webhooks.secretKey).toEqual(
-      Buffer.alloc(32, 7),
-    );
   });
 
   it('outside production webhooks use a fixed development key and may go to loopback over http', () => {
@@ -45,15 +114,13 @@ describe('configuration', () => {
     });
   });
 
-  it('production never lets webhooks go to loopback over http', () => {
-    const prod = {
-      NODE_ENV: 'production',
-      PUBLIC_URL: 'https://wallet.example',
-      WEBHOOK_SECRET_KEY: WEBHOOK_KEY,
-    };
-    expect(loadConfig(prod).webhooks.allowHttpLocalhost).toBe(false);
-    expect(() => loadConfig({ ...prod, WEBHOOK_ALLOW_HTTP_LOCALHOST: 'true' })).toThrow(
-      /WEBHOOK_ALLOW_HTTP_LOCALHOST: cannot be true in production/,
-    );
-  });
+  it('npm start in production with a development default exits 1 with one line naming the setting', async () => {
+    const env = { PATH: process.env.PATH, ...without('SESSION_SECRET'), PORT: '0', HOST: '127.0.0.1' };
+    const started = startMain(env, 60_000);
+    await expect(started).rejects.toThrow(/^exited 1: /);
+    const output = ((await started.catch((err: Error) => err)) as Error).message.replace(/^exited 1: /, '');
+    expect(output.trim().split('\n')).toEqual([
+      expect.stringMatching(/^TIAN Points cannot start: invalid configuration: SESSION_SECRET: production/),
+    ]);
+  }, 70_000);
 });

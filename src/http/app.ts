@@ -7,6 +7,7 @@ import { errorRenderer } from './error-renderer.js';
 import { corsPolicy, pageBodyErrors, securityHeaders } from './hardening.js';
 import { inputGuard } from './input-guard.js';
 import type { Handlers, OperationId, Reply } from './operations.js';
+import { requestLog } from './request-log.js';
 import { listOperations, loadSpec } from './spec.js';
 
 export type AppOptions = {
@@ -32,7 +33,7 @@ export function createApp({
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   app.set('etag', false);
-  app.use(baseHeaders);
+  app.use(requestLog(services), baseHeaders);
   app.use(securityHeaders(config));
   const spec = loadSpec();
   const operations = listOperations(spec);

@@ -5,6 +5,7 @@ import { isConnectionFailure } from '../db/connection-failure.js';
 import { OAuthError, Problem, ServiceUnavailable } from '../errors/index.js';
 import { sendPage } from '../web/shared/html.js';
 import { errorPage } from '../web/shared/layout.js';
+import { logRequestError } from './request-log.js';
 import { derefIn, type OpenApiDocument, type SpecOperation } from './spec.js';
 
 /**
@@ -92,7 +93,7 @@ function toProblem(err: HttpError, req: Request, production: boolean): Problem {
   if (err instanceof Problem) return err;
   // The database is down or dropped us: a transient 503 the client may retry, not a 500 bug.
   if (isConnectionFailure(err)) {
-    console.error(`[error] ${req.method} ${req.path}: database unavailable: ${err.message}`);
+    logRequestError(req, err, 'database unavailable: answered 503');
     return new ServiceUnavailable(OUTAGE_RETRY_AFTER_S);
   }
   // Only OAuth operations throw OAuthError; should one reach a problem+json operation, keep its class.
@@ -154,7 +155,7 @@ function toProblem(err: HttpError, req: Request, production: boolean): Problem {
     return new Problem(status, 'bad_request', 'Invalid request', err.message);
   // A 5xx: the cause is logged here only. Its text (a database error, an exception) never reaches the
   // client in any mode; in dev/test a response-validation failure still names the field at fault.
-  console.error(`[error] ${req.method} ${req.path}:`, err);
+  logRequestError(req, err, 'unexpected error: answered 500');
   const responseInvalid = err instanceof OpenApiValidator.error.InternalServerError;
   return new Problem(
     500,

@@ -13,7 +13,7 @@ import type { Handlers } from './operations.js';
  * fails the type check.
  */
 export function routes(s: Services, overrides: Partial<Handlers> = {}): Handlers {
-  const points = pointsHandlers(s.points);
+  const points = pointsHandlers(s.points, s.metrics);
   const subscriptions = subscriptionHandlers(s.subscriptions);
   const oauth = oauthHandlers(s);
   const partner = partnerHandlers(s.db, s.clock);

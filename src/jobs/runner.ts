@@ -1,6 +1,7 @@
 import { Logger, type Runner, run, runMigrations, runOnce, type Task, type TaskList } from 'graphile-worker';
 import type pg from 'pg';
 import type { Sql } from '../db/database.js';
+import type { Logger as AppLogger } from '../observability/logger.js';
 
 /**
  * Background work lives in PostgreSQL (graphile-worker). A job is added with graphile-worker's own
@@ -56,6 +57,8 @@ export type RunnerOptions = {
   pollInterval: number;
   /** Periodic tasks, in graphile-worker's crontab format (e.g. `* * * * * tick`). */
   crontab?: string;
+  /** The process's logger (graphile-worker's warnings and errors go there). */
+  log?: AppLogger;
 };
 
 const taskList = (tasks: Tasks): TaskList =>
@@ -63,14 +66,22 @@ const taskList = (tasks: Tasks): TaskList =>
     Object.entries(tasks).map(([name, fn]): [string, Task] => [name, (payload) => fn(payload)]),
   );
 
-/** graphile-worker logs every job at info level; keep its warnings and errors only. */
-const logger = new Logger(() => (level, message) => {
-  if (level === 'error' || level === 'warning') console.error(`[jobs] ${level}: ${message}`);
-});
+/**
+ * graphile-worker logs every job at info level; keep its warnings and errors only, as JSON lines of
+ * the process's logger (or nowhere, when none is given: tests draining jobs themselves).
+ */
+function jobsLogger(log: AppLogger | undefined): Logger {
+  return new Logger((scope) => (level, message) => {
+    if (!log) return;
+    const fields = { component: 'jobs', task: scope.taskIdentifier, jobId: scope.jobId };
+    if (level === 'error') log.error(fields, message);
+    else if (level === 'warning') log.warn(fields, message);
+  });
+}
 
 /** Installs or upgrades graphile-worker's schema (before any transaction calls add_job). */
-export async function migrateJobs(pgPool: pg.Pool): Promise<void> {
-  await runMigrations({ pgPool, logger });
+export async function migrateJobs(pgPool: pg.Pool, log?: AppLogger): Promise<void> {
+  await runMigrations({ pgPool, logger: jobsLogger(log) });
 }
 
 /** The job runner of this process: started with the server (or alone by `npm run worker`). */
@@ -101,7 +112,7 @@ export class JobRunner {
       noPreparedStatements: true,
       taskList: taskList(opts.tasks),
       ...(opts.crontab ? { crontab: opts.crontab } : {}),
-      logger,
+      logger: jobsLogger(opts.log),
     });
     return new JobRunner(runner);
   }
@@ -122,6 +133,6 @@ export class JobRunner {
 }
 
 /** Runs every job that is runnable now, then returns (tests, and `npm run worker -- --once`). */
-export async function drainJobs(pgPool: pg.Pool, tasks: Tasks): Promise<void> {
-  await runOnce({ pgPool, taskList: taskList(tasks), logger, noPreparedStatements: true });
+export async function drainJobs(pgPool: pg.Pool, tasks: Tasks, log?: AppLogger): Promise<void> {
+  await runOnce({ pgPool, taskList: taskList(tasks), logger: jobsLogger(log), noPreparedStatements: true });
 }

@@ -9,6 +9,8 @@ import { WalletSessions } from '../web/shared/sessions.js';
 import { type BodyCredentials, readClientCredentials } from './client-auth.js';
 import { authorizationServerMetadata } from './metadata.js';
 
+const GRANT_TYPES = new Set(['authorization_code', 'refresh_token']);
+
 /** RFC 6749 §5.1: token responses are never cached. */
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
@@ -43,11 +45,20 @@ export const oauthHandlers = (s: Services) => {
   };
 
   const createToken: Handler<'createToken'> = async ({ req, body }) => {
-    const client = await authenticatedClient(req, body);
-    if (!client)
-      throw new InvalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
-    const tokens = await s.oauth.token(client, body);
-    return { status: 200, body: tokens, headers: NO_STORE };
+    const grants = s.metrics.tokenGrants;
+    // A grant_type is counted under its own name only when it is one we know (bounded labels).
+    const grantType = GRANT_TYPES.has(body.grant_type) ? body.grant_type : 'other';
+    try {
+      const client = await authenticatedClient(req, body);
+      if (!client)
+        throw new InvalidClient('Client authentication is required (HTTP Basic or client_secret_post).');
+      const tokens = await s.oauth.token(client, body);
+      grants.inc({ grant_type: grantType, outcome: 'success' });
+      return { status: 200, body: tokens, headers: NO_STORE };
+    } catch (err) {
+      grants.inc({ grant_type: grantType, outcome: err instanceof OAuthError ? err.error : 'error' });
+      throw err;
+    }
   };
 
   const revokeToken: Handler<'revokeToken'> = async ({ req, body }) => {

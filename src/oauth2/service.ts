@@ -3,6 +3,7 @@ import type { Database } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
 import { OAuthError, UnsupportedGrantType } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import type { Metrics } from '../observability/metrics.js';
 import { authorizationCodeGrant } from './authorization-code-grant.js';
 import {
   type AuthorizationRequest,
@@ -37,6 +38,7 @@ export class OAuthService implements BearerVerifier {
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
+    private readonly metrics?: Pick<Metrics, 'refreshReplays'>,
   ) {}
 
   checkAuthorizationRequest(params: AuthorizeParams): Promise<AuthorizationRequest> {
@@ -57,7 +59,11 @@ export class OAuthService implements BearerVerifier {
     }
     const grant = GRANTS[params.grant_type as keyof typeof GRANTS];
     const outcome = await this.db.transaction((tx) => grant(tx, client, params, this.clock.now()));
-    if (outcome instanceof OAuthError) throw outcome;
+    // A grant returns (rather than throws) an error only when its revocation must commit: a replay.
+    if (outcome instanceof OAuthError) {
+      this.metrics?.refreshReplays.inc();
+      throw outcome;
+    }
     return outcome;
   }
 

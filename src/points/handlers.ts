@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import { BadRequest } from '../errors/index.js';
 import type { Principal } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Actor, PointsService } from './points.js';
 
 /** The (partner, user) a user-level operation acts for; authentication guarantees it. */
@@ -26,7 +27,7 @@ export function idempotencyKeyOf(req: Request, bodyKey: string | undefined): str
 const replayHeaders = (replayed: boolean): Record<string, string> =>
   replayed ? { 'Idempotent-Replayed': 'true' } : {};
 
-export const pointsHandlers = (points: PointsService) => {
+export const pointsHandlers = (points: PointsService, metrics: Pick<Metrics, 'deducts' | 'pointsMoved'>) => {
   const getBalance: Handler<'getBalance'> = async ({ auth }) => {
     const actor = actorOf(auth);
     return {
@@ -41,6 +42,10 @@ export const pointsHandlers = (points: PointsService) => {
       description: body.description,
       idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
     });
+    if (!replayed) {
+      metrics.deducts.inc();
+      metrics.pointsMoved.inc({ kind: 'deduct' }, body.amount);
+    }
     return { status: 200, body: result, headers: replayHeaders(replayed) };
   };
 
@@ -50,6 +55,7 @@ export const pointsHandlers = (points: PointsService) => {
       reason: body.reason,
       idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
     });
+    if (!replayed) metrics.pointsMoved.inc({ kind: 'refund' }, result.creditsRefunded);
     return { status: 200, body: result, headers: replayHeaders(replayed) };
   };
 

@@ -1,6 +1,8 @@
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { WebhookDelivery } from './delivery.js';
 import { WebhookHttpClient } from './http-client.js';
 import { SecretBox } from './secrets.js';
@@ -11,6 +13,7 @@ export function buildWebhooks(
   config: Config,
   db: Database,
   clock: Clock,
+  observe: { log: Logger; metrics: Metrics },
 ): { webhooks: WebhookService; webhookDelivery: WebhookDelivery } {
   const { secretKey, timeoutMs, allowHttpLocalhost, retryDelaysMs } = config.webhooks;
   const box = new SecretBox(secretKey);
@@ -22,6 +25,7 @@ export function buildWebhooks(
       box,
       timeoutMs,
       retryDelaysMs,
+      ...observe,
       http: new WebhookHttpClient({ timeoutMs, allowLoopback: allowHttpLocalhost }),
     }),
   };

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Sql } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { disableEndpoint } from './endpoints.js';
 import type { HttpOutcome, WebhookHttpClient } from './http-client.js';
 import { queueDeliveryJob } from './outbox.js';
@@ -23,6 +25,9 @@ export type DeliveryOptions = {
   retryDelaysMs?: readonly number[];
   /** In [0, 1): the retry jitter. */
   random?: () => number;
+  log?: Logger;
+  /** Attempts by outcome and the event-to-delivery lag. */
+  metrics?: Pick<Metrics, 'webhookDeliveries' | 'webhookLag'>;
 };
 
 /** What one call to `attempt` came to. */
@@ -48,6 +53,8 @@ type Claimed = {
   previousSecret: string | null;
   previousSecretExpiresAt: Date | null;
   eventPublicId: string;
+  /** When the change it reports happened (the lag metric). */
+  eventCreatedAt: Date;
   body: string;
 };
 
@@ -55,6 +62,7 @@ type ClaimRow = {
   id: string;
   attempts: number;
   event_public_id: string;
+  event_created_at: string | Date;
   body: string;
   endpoint_id: number;
   endpoint_public_id: string;
@@ -82,6 +90,8 @@ export class WebhookDelivery {
   private readonly box: SecretBox;
   private readonly timeoutMs: number;
   private readonly retryDelaysMs: readonly number[] | undefined;
+  private readonly log: Logger | undefined;
+  private readonly metrics: DeliveryOptions['metrics'];
   /** In-process first attempts still running after their caller stopped waiting. */
   private readonly running = new Set<Promise<unknown>>();
 
@@ -93,6 +103,8 @@ export class WebhookDelivery {
     this.timeoutMs = opts.timeoutMs;
     this.retryDelaysMs = opts.retryDelaysMs;
     this.random = opts.random ?? Math.random;
+    this.log = opts.log;
+    this.metrics = opts.metrics;
   }
 
   /**
@@ -113,7 +125,7 @@ export class WebhookDelivery {
     const all = Promise.all(deliveryIds.map((id) => this.attempt(id, 'first'))).then(
       (outcomes) => outcomes.every((o) => o.kind === 'succeeded'),
       (err: Error) => {
-        console.error('[webhooks] first attempt failed:', err.message);
+        this.log?.error({ err, component: 'webhooks' }, 'webhook first attempt failed');
         return false;
       },
     );
@@ -132,7 +144,10 @@ export class WebhookDelivery {
   async runJob(payload: unknown): Promise<void> {
     const id = (payload as { deliveryId?: unknown } | null)?.deliveryId;
     if (typeof id !== 'string' || !/^\d{1,19}$/.test(id)) {
-      console.error('[webhooks] delivery job without a delivery id:', JSON.stringify(payload));
+      this.log?.error(
+        { component: 'webhooks', job: 'deliver-webhook' },
+        'webhook delivery job without a delivery id',
+      );
       return;
     }
     const outcome = await this.attempt(id, 'due');
@@ -166,7 +181,19 @@ export class WebhookDelivery {
     if (!('token' in claimed)) return claimed;
     const at = this.clock.now();
     const outcome = await this.send(claimed, at);
-    return this.record(claimed, at, outcome);
+    const recorded = await this.record(claimed, at, outcome);
+    this.observe(claimed, recorded);
+    return recorded;
+  }
+
+  private observe(c: Claimed, recorded: AttemptOutcome): void {
+    const { kind } = recorded;
+    if (!this.metrics || (kind !== 'succeeded' && kind !== 'retrying' && kind !== 'failed')) return;
+    this.metrics.webhookDeliveries.inc({ outcome: kind });
+    if (kind === 'succeeded')
+      this.metrics.webhookLag.observe(
+        Math.max(0, this.clock.now().getTime() - c.eventCreatedAt.getTime()) / 1000,
+      );
   }
 
   /** Waits for in-process attempts still running, then closes connections (shutdown). */
@@ -196,7 +223,7 @@ export class WebhookDelivery {
            and (case when $5::text = 'first' then d.attempts = 0 else d.next_attempt_at <= $4 end)
            and (select count(*) from webhook_deliveries x
                 where x.endpoint_id = d.endpoint_id and x.claimed_until > $4 and x.id <> d.id) < $6
-         returning d.id::text, d.attempts, ev.public_id as event_public_id, coalesce(ev.body, ev.payload::text) as body,
+         returning d.id::text, d.attempts, ev.public_id as event_public_id, ev.created_at as event_created_at, coalesce(ev.body, ev.payload::text) as body,
            e.id as endpoint_id, e.public_id as endpoint_public_id, e.url, e.secret_encrypted,
            e.previous_secret_encrypted, e.previous_secret_expires_at`,
         [
@@ -353,6 +380,7 @@ function toClaimed(r: ClaimRow, token: string): Claimed {
     previousSecret: r.previous_secret_encrypted,
     previousSecretExpiresAt: asDate(r.previous_secret_expires_at),
     eventPublicId: r.event_public_id,
+    eventCreatedAt: new Date(r.event_created_at),
     body: r.body,
   };
 }

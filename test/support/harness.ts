@@ -6,6 +6,7 @@ import { drainJobs } from '../../src/jobs/runner.js';
 import { buildTasks, scanDue } from '../../src/jobs/tasks.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { mintPair } from '../../src/oauth2/tokens.js';
+import type { DestinationStream } from '../../src/observability/logger.js';
 import { createPartner, type NewPartner } from '../../src/partners/partners.js';
 import { type Running, startServer } from '../../src/server.js';
 import { createUser, type NewUser } from '../../src/users/users.js';
@@ -55,7 +56,15 @@ export type TestServer = Running & {
 let seq = 0;
 
 /** Starts the real server on 127.0.0.1:0 over a fresh database; everything is torn down by stop(). */
-export async function startTestServer(overrides: Partial<Record<string, string>> = {}): Promise<TestServer> {
+export type TestServerOptions = {
+  /** Where the server's log lines go (e.g. captureLogs()); default stdout, at LOG_LEVEL warn. */
+  logDestination?: DestinationStream;
+};
+
+export async function startTestServer(
+  overrides: Partial<Record<string, string>> = {},
+  opts: TestServerOptions = {},
+): Promise<TestServer> {
   const privy = await privyApp(PRIVY_APP_ID);
   const testDb = await createTestDatabase();
   const config: Config = loadConfig({
@@ -65,12 +74,14 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
     ...privy.env,
     ...(testDb.url ? { DATABASE_URL: testDb.url } : {}),
     DATA_DIR: 'memory://',
+    // Request lines would drown the test output; warnings and errors still show.
+    LOG_LEVEL: 'warn',
     ...overrides,
   });
   const db = await Database.open({ url: config.databaseUrl, dataDir: config.dataDir, poolMax: 30 });
   const clock = new ManualClock(new Date());
   // Jobs run when a test drains them (no background worker), so every test controls when work happens.
-  let running = await startServer(config, { clock, db, worker: false });
+  let running = await startServer(config, { clock, db, worker: false, logDestination: opts.logDestination });
 
   // Sessions are issued on the test's clock, which is the one the server verifies them against.
   const privyToken: TestServer['privyToken'] = (privyId, opts = {}) =>
@@ -129,15 +140,15 @@ export async function startTestServer(overrides: Partial<Record<string, string>>
       );
       return row;
     },
-    drainJobs: () => drainJobs(running.services.jobsPool, buildTasks(running.services)),
+    drainJobs: () => drainJobs(running.services.jobsPool, buildTasks(running.services), running.services.log),
     async restart() {
       await running.close();
-      running = await startServer(config, { clock, db, worker: false });
+      running = await startServer(config, { clock, db, worker: false, logDestination: opts.logDestination });
       Object.assign(self, running);
     },
     async runDue() {
       await scanDue(running.services);
-      await drainJobs(running.services.jobsPool, buildTasks(running.services));
+      await drainJobs(running.services.jobsPool, buildTasks(running.services), running.services.log);
     },
     async legacyClient(apiKey, privyId) {
       return client(await legacy(apiKey, privyId));

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../../container.js';
 import { addressKey } from '../../http/rate-limits.js';
+import { logRequestError } from '../../http/request-log.js';
 import { redirectTo } from '../../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../../users/users.js';
 import { CsrfError } from '../shared/csrf.js';
@@ -204,7 +205,7 @@ export function walletPages(s: Services): express.Router {
     if (err instanceof CsrfError) return sendPage(res, 403, errorPage('Request refused', err.message));
     if (err instanceof BadFormError) return sendPage(res, 400, errorPage('Request refused', err.message));
     // Internals (SQL errors, stack traces) go to the server log only; the page stays generic.
-    console.error(`[error] ${req.method} ${req.baseUrl}${req.path}:`, err);
+    logRequestError(req, err, 'wallet page failed: answered 500');
     sendPage(res, 500, errorPage('Something went wrong', 'Please try again in a moment.'));
   });
   return router;

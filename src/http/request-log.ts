@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Config } from '../config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** This request's id: the caller's `X-Request-Id` when it is a sane one, else a fresh UUID. */
+    requestId?: string;
+    /** The process's logger (lines about this request carry `reqId`: see logRequestError). */
+    log?: Logger;
+  }
+}
+
+/** What we accept as a caller's request id: short, printable, nothing a log line could be forged with. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+export type RequestLogDeps = { config: Pick<Config, 'logRequests'>; log: Logger; metrics: Metrics };
+
+/**
+ * First middleware of the app: a request id (echoed in `X-Request-Id`), then, once the response is
+ * sent, the latency histogram per operationId and status and (LOG_REQUESTS) one log line. Nothing
+ * of the request's query string, headers or body is logged: credential endpoints carry secrets in
+ * all three.
+ */
+export function requestLog({ config, log, metrics }: RequestLogDeps) {
+  const logRequests = config.logRequests;
+  return (req: Request, res: Response, next: NextFunction) => {
+    const start = performance.now();
+    const incoming = req.headers['x-request-id'];
+    const reqId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = reqId;
+    res.locals.log = log;
+    res.setHeader('X-Request-Id', reqId);
+    res.once('close', () => {
+      const ms = performance.now() - start;
+      const operation = res.locals.operation?.operationId;
+      const status = res.statusCode;
+      metrics.requestDuration.observe({ operation: operation ?? 'other', status }, ms / 1000);
+      if (!logRequests) return;
+      const principal = req.principal;
+      log.info(
+        {
+          reqId,
+          method: req.method,
+          // The operation names the route; only what matched no operation (pages, 404s) logs its path.
+          ...(operation ? { operationId: operation } : { path: req.path.slice(0, 200) }),
+          ...(principal && principal.kind !== 'none' ? { partnerId: principal.partner.id } : {}),
+          status,
+          ms: Math.round(ms * 10) / 10,
+          ...(res.writableFinished ? {} : { aborted: true }),
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+/**
+ * Logs a failure while handling a request (a 5xx's cause, a database outage) with its request id
+ * and operationId. The error's message and stack only; never the request itself.
+ */
+export function logRequestError(req: Request, err: unknown, msg: string): void {
+  const locals = req.res?.locals;
+  locals?.log?.error(
+    {
+      reqId: locals?.requestId,
+      method: req.method,
+      operationId: locals?.operation?.operationId,
+      err,
+    },
+    msg,
+  );
+}
