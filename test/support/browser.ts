@@ -116,6 +116,11 @@ export class ScriptedBrowser {
     return this.send(path, { method: 'GET', headers });
   }
 
+  /** The values of the cookies it holds (session ids, CSRF cookies): secrets a log must never show. */
+  cookieValues(): string[] {
+    return [...this.cookies.values()];
+  }
+
   async post(path: string, form: Record<string, string>): Promise<Response> {
     return this.send(path, {
       method: 'POST',
