@@ -326,8 +326,8 @@ describe('wallet sign-in and consent pages', () => {
   });
 });
 
-describe('wallet settings', () => {
-  it('lists connected apps and disconnecting one revokes its tokens with token.revoked by user', async () => {
+describe('wallet connected apps', () => {
+  it('lists connected apps and revoking one revokes its tokens with token.revoked by user', async () => {
     const { partner, user, email, query } = await setup({ name: 'Settings App' });
     const { location, browser } = await authorizeAsUser(t, query, { email, password: PASSWORD });
     const tokenRes = await fetch(`${t.url}/api/oauth2/token`, {
@@ -342,18 +342,18 @@ describe('wallet settings', () => {
       }),
     });
     const tokens = (await tokenRes.json()) as { access_token: string };
-    const settings = await browser.get('/wallet/settings');
+    const settings = await browser.get('/wallet/apps');
     expectPageHeaders(settings);
     const page = await settings.text();
     expect(page).toContain('Settings App');
     expect(page).toContain('Deduct TIAN Points from your balance');
 
     const formIndex = page.split('<form').findIndex((f) => f.includes(`value="${partner.id}"`)) - 1;
-    const withoutCsrf = await browser.post('/wallet/settings/revoke', { partner_id: String(partner.id) });
+    const withoutCsrf = await browser.post('/wallet/apps/revoke', { partner_id: String(partner.id) });
     expect(withoutCsrf.status).toBe(403);
-    const res = await browser.post('/wallet/settings/revoke', formFields(page, formIndex));
+    const res = await browser.post('/wallet/apps/revoke', formFields(page, formIndex));
     expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe('/wallet/settings');
+    expect(res.headers.get('location')).toBe('/wallet/apps');
     const info = await fetch(`${t.url}/api/oauth2/token/info`, {
       headers: { authorization: `Bearer ${tokens.access_token}` },
     });
@@ -365,10 +365,10 @@ describe('wallet settings', () => {
     expect(events).toEqual([
       { partner_id: partner.id, payload: expect.objectContaining({ revokedBy: 'user', scope: 'deduct' }) },
     ]);
-    expect(await (await browser.get('/wallet/settings')).text()).not.toContain('Settings App');
+    expect(await (await browser.get('/wallet/apps')).text()).not.toContain('Settings App');
   });
 
-  it('signing in from /wallet/login goes to settings with 303', async () => {
+  it('signing in from /wallet/login goes to the balance page with 303', async () => {
     const { email } = await setup();
     const b = new ScriptedBrowser(t.url);
     const login = await b.get('/wallet/login');
@@ -379,8 +379,8 @@ describe('wallet settings', () => {
       password: PASSWORD,
     });
     expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe('/wallet/settings');
-    expect(await (await b.get('/wallet/settings')).text()).toContain('No apps are connected');
+    expect(res.headers.get('location')).toBe('/wallet');
+    expect(await (await b.get('/wallet/apps')).text()).toContain('No apps are connected');
   });
 });
 

@@ -200,8 +200,8 @@ describe('anonymous visitors cost the server no rows', () => {
     expect(signedIn.status).toBe(303);
     const refused = await b.post('/wallet/logout', { csrf_token: anonymousToken });
     expect(refused.status).toBe(403);
-    const settings = await (await b.get('/wallet/settings')).text();
-    const logout = await b.post('/wallet/logout', formFields(settings, settings.split('<form').length - 2));
+    const wallet = await (await b.get('/wallet')).text();
+    const logout = await b.post('/wallet/logout', formFields(wallet));
     expect(logout.status).toBe(303);
     expect(logout.headers.get('location')).toBe('/wallet/login');
   });
@@ -287,8 +287,10 @@ describe('purging what has expired', () => {
 
     expect(await purgeExpiredSessions(t.db, t.clock.now())).toBeGreaterThanOrEqual(2);
     expect(await ours()).toEqual([b.user.id]);
-    expect(await (await late.get('/wallet/settings')).text()).toContain('Connected apps');
-    expect(await (await early.get('/wallet/settings')).text()).toContain('Sign in to askTIAN Wallet');
+    expect(await (await late.get('/wallet/apps')).text()).toContain('Connected apps');
+    expect((await early.get('/wallet/apps')).headers.get('location')).toBe(
+      '/wallet/login?next=%2Fwallet%2Fapps',
+    );
   });
 
   it('purgeExpiredCodes deletes codes past their 10 minutes, keeping live ones and those live tokens descend from', async () => {
@@ -401,7 +403,7 @@ describe('hostile input gets a 4xx page, never a 500', () => {
     const { partner, email, query } = await setup();
     const { location, browser } = await authorizeAsUser(t, query, { email, password: PASSWORD });
     const tokens = await exchange(partner, location.searchParams.get('code') ?? '');
-    const page = await (await browser.get('/wallet/settings')).text();
+    const page = await (await browser.get('/wallet/apps')).text();
     const formIndex = page.split('<form').findIndex((f) => f.includes(`value="${partner.id}"`)) - 1;
     const fields = formFields(page, formIndex);
     for (const partnerId of [
@@ -415,15 +417,15 @@ describe('hostile input gets a 4xx page, never a 500', () => {
       '0x1',
       '01',
     ]) {
-      const res = await browser.post('/wallet/settings/revoke', { ...fields, partner_id: partnerId });
+      const res = await browser.post('/wallet/apps/revoke', { ...fields, partner_id: partnerId });
       expect(res.status, partnerId).toBe(400);
       expect(res.headers.get('location')).toBeNull();
       expect(await res.text()).toContain('The form did not name an app connected to your wallet.');
     }
     const { partner_id: _, ...withoutId } = fields;
-    expect((await browser.post('/wallet/settings/revoke', withoutId)).status).toBe(400);
+    expect((await browser.post('/wallet/apps/revoke', withoutId)).status).toBe(400);
     expect(await isActive(tokens.access_token)).toBe(true);
-    expect(await (await browser.get('/wallet/settings')).text()).toContain(partner.name);
+    expect(await (await browser.get('/wallet/apps')).text()).toContain(partner.name);
   });
 
   it('authorize parameters with a NUL byte get a 400 page on the link, through sign-in and on consent', async () => {
@@ -490,12 +492,12 @@ describe('hostile input gets a 4xx page, never a 500', () => {
     const apps = vi.spyOn(t.services.oauth, 'connectedApps').mockRejectedValueOnce(failure);
     const log = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
-      const res = await b.get('/wallet/settings');
+      const res = await b.get('/wallet/apps');
       expect(res.status).toBe(500);
       const page = await res.text();
       expect(page).toContain('Something went wrong');
       expect(page).not.toContain('wallet_internals');
-      expect(log).toHaveBeenCalledWith(expect.stringContaining('GET /wallet/settings'), failure);
+      expect(log).toHaveBeenCalledWith(expect.stringContaining('GET /wallet/apps'), failure);
     } finally {
       apps.mockRestore();
       log.mockRestore();

@@ -3,7 +3,7 @@ import { formFields, ScriptedBrowser, signInToWallet } from './support/browser.j
 import { FAKE_IDS } from './support/fake-ids.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 
-// Users see their subscriptions in wallet settings (server-rendered, no script) and cancel them
+// Users see their subscriptions on the wallet's Subscriptions page (server-rendered, no script) and cancel them
 // there with a CSRF-protected form, through real HTTP.
 
 let t: TestServer;
@@ -34,25 +34,26 @@ async function subscribe(userId: number, planName: string, partnerName: string) 
   };
 }
 
-async function settings(browser: ScriptedBrowser) {
-  const res = await browser.get('/wallet/settings');
+async function subscriptionsPage(browser: ScriptedBrowser) {
+  const res = await browser.get('/wallet/subscriptions');
   expect(res.status).toBe(200);
   const page = await res.text();
   return { page, csrf: formFields(page, 0).csrf_token ?? '' };
 }
 
 const cancel = (browser: ScriptedBrowser, form: Record<string, string>) =>
-  browser.post('/wallet/settings/subscriptions/cancel', form);
+  browser.post('/wallet/subscriptions/cancel', form);
 
-describe('subscriptions in wallet settings', () => {
+describe('subscriptions in the wallet', () => {
   it('lists every subscription of the user with the app, the price and when it renews', async () => {
     const { user, browser } = await signedInUser();
     await subscribe(user.id, 'Pro monthly', 'Acme Reader');
     await subscribe(user.id, 'Storage <b>plus</b>', 'Cloudy');
-    const { page } = await settings(browser);
-    expect(page).toContain('<h2>Subscriptions</h2>');
-    expect(page).toContain('<strong>Pro monthly</strong> with Acme Reader — 100 points a month');
+    const { page } = await subscriptionsPage(browser);
+    expect(page).toContain('<h1>Subscriptions</h1>');
+    expect(page).toContain('<h2>Pro monthly</h2><p>With Acme Reader, 100 points a month.</p>');
     expect(page).toContain('Renews on 2027-02-28.');
+    expect(page).toContain('Next charge: 2027-02-28, 100 points.');
     // Names are escaped, never markup.
     expect(page).toContain('Storage &#60;b&#62;plus&#60;/b&#62;');
     expect(page).not.toContain('<b>plus</b>');
@@ -60,24 +61,24 @@ describe('subscriptions in wallet settings', () => {
 
   it('a user without subscriptions is told so', async () => {
     const { browser } = await signedInUser();
-    expect((await settings(browser)).page).toContain('You have no subscriptions.');
+    expect((await subscriptionsPage(browser)).page).toContain('You have no subscriptions.');
   });
 
   it('cancel at period end keeps it until the paid period ends; cancel now ends it and tells the partner', async () => {
     const { user, browser } = await signedInUser();
     const later = await subscribe(user.id, 'Later plan', 'Partner L');
     const now = await subscribe(user.id, 'Now plan', 'Partner N');
-    const { csrf } = await settings(browser);
+    const { csrf } = await subscriptionsPage(browser);
 
     const first = await cancel(browser, { csrf_token: csrf, subscription_id: later.id, when: 'period_end' });
     expect(first.status).toBe(303);
-    expect(first.headers.get('location')).toBe('/wallet/settings');
+    expect(first.headers.get('location')).toBe('/wallet/subscriptions');
     expect(await later.get()).toMatchObject({
       status: 'active',
       cancelAtPeriodEnd: true,
       nextChargeAt: null,
     });
-    expect((await settings(browser)).page).toContain(
+    expect((await subscriptionsPage(browser)).page).toContain(
       'Canceled; it ends on 2027-02-28 and is not charged again.',
     );
 
@@ -89,7 +90,7 @@ describe('subscriptions in wallet settings', () => {
       [now.partner.id],
     );
     expect(events.map((e) => e.type)).toEqual(['subscription.created', 'subscription.canceled']);
-    const { page } = await settings(browser);
+    const { page } = await subscriptionsPage(browser);
     expect(page).toContain('Ended on 2027-01-31.');
     // An ended subscription has no cancel form any more; canceling it again just comes back.
     expect(page).not.toContain('Cancel Now plan now');
@@ -110,7 +111,7 @@ describe('subscriptions in wallet settings', () => {
     }
     // Another signed-in user's token does not work either, nor does no session at all.
     const other = await signedInUser();
-    const { csrf: otherCsrf } = await settings(other.browser);
+    const { csrf: otherCsrf } = await subscriptionsPage(other.browser);
     expect(
       (await cancel(browser, { csrf_token: otherCsrf, subscription_id: sub.id, when: 'now' })).status,
     ).toBe(403);
@@ -126,7 +127,7 @@ describe('subscriptions in wallet settings', () => {
     const mine = await subscribe(user.id, 'Mine', 'Partner M');
     const stranger = await t.user({ points: 1000 });
     const theirs = await subscribe(stranger.id, 'Theirs', 'Partner T');
-    const { csrf } = await settings(browser);
+    const { csrf } = await subscriptionsPage(browser);
     const bad: Record<string, string>[] = [
       { subscription_id: 'sub_!!', when: 'now' },
       { subscription_id: "1' or 1=1", when: 'now' },

@@ -96,7 +96,7 @@ async function emailJobs(server: TestServer = t) {
 
 const signIn = (email: string): Promise<ScriptedBrowser> => signInToWallet(t, { email, password: PASSWORD });
 
-/** The fields of the settings page's form that posts to `action` (its CSRF token and hidden ids). */
+/** The fields of the wallet page's form that posts to `action` (its CSRF token and hidden ids). */
 function formFor(page: string, action: string): Record<string, string> {
   const index = page.split('<form').findIndex((f) => f.includes(`action="${action}"`)) - 1;
   expect(index).toBeGreaterThanOrEqual(0);
@@ -295,41 +295,43 @@ describe('token expiry notices: exactly once', () => {
 });
 
 describe('token expiry notices: what the user sees', () => {
-  it("the wallet settings page shows the notice with the app's name, which token and when it expires, and the user can dismiss it", async () => {
+  it("the wallet's notifications page shows the notice with the app's name, which token and when it expires, and the user can dismiss it", async () => {
     const { partner, user, email, issuedAt } = await connected();
     await tickAt(issuedAt, 23);
     const browser = await signIn(email ?? '');
-    const page = await (await browser.get('/wallet/settings')).text();
+    const page = await (await browser.get('/wallet/notifications')).text();
     const expires = `${new Date(issuedAt + 30 * DAY).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
     expect(page).toContain(`${partner.name}: access token expires ${expires}`);
     expect(page).toContain(`The access token ${partner.name} uses for your wallet expires on ${expires}.`);
 
-    const form = formFor(page, '/wallet/settings/notifications/dismiss');
+    const form = formFor(page, '/wallet/notifications/dismiss');
     const [notification] = await notificationsOf(user.id);
     expect(form.notification_id).toBe(notification?.id);
 
-    const withoutCsrf = await browser.post('/wallet/settings/notifications/dismiss', {
+    const withoutCsrf = await browser.post('/wallet/notifications/dismiss', {
       notification_id: form.notification_id ?? '',
     });
     expect(withoutCsrf.status).toBe(403);
     // A token from a signed-out visitor's sign-in form is not this session's token.
     const anonymous = new ScriptedBrowser(t.url);
     const anonymousCsrf = formFields(await (await anonymous.get('/wallet/login')).text()).csrf_token ?? '';
-    const wrongCsrf = await browser.post('/wallet/settings/notifications/dismiss', {
+    const wrongCsrf = await browser.post('/wallet/notifications/dismiss', {
       ...form,
       csrf_token: anonymousCsrf,
     });
     expect(wrongCsrf.status).toBe(403);
     expect((await notificationsOf(user.id))[0]?.dismissed_at).toBeNull();
 
-    const res = await browser.post('/wallet/settings/notifications/dismiss', form);
+    const res = await browser.post('/wallet/notifications/dismiss', form);
     expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe('/wallet/settings');
-    const after = await (await browser.get('/wallet/settings')).text();
+    expect(res.headers.get('location')).toBe('/wallet/notifications');
+    const after = await (await browser.get('/wallet/notifications')).text();
     expect(after).not.toContain('access token expires');
-    expect(after).toContain(partner.name); // still connected: only the notice went away
+    expect(after).toContain('No notifications.');
+    // Still connected: only the notice went away.
+    expect(await (await browser.get('/wallet/apps')).text()).toContain(partner.name);
     // Dismissing twice (a double click) is harmless.
-    expect((await browser.post('/wallet/settings/notifications/dismiss', form)).status).toBe(303);
+    expect((await browser.post('/wallet/notifications/dismiss', form)).status).toBe(303);
   });
 
   it('dismissing with a malformed id, or the id of someone else’s notification, is a 400 page that changes nothing', async () => {
@@ -337,12 +339,12 @@ describe('token expiry notices: what the user sees', () => {
     const theirs = await connected();
     await tickAt(mine.issuedAt, 23);
     const browser = await signIn(mine.email ?? '');
-    const page = await (await browser.get('/wallet/settings')).text();
-    const form = formFor(page, '/wallet/settings/notifications/dismiss');
+    const page = await (await browser.get('/wallet/notifications')).text();
+    const form = formFor(page, '/wallet/notifications/dismiss');
     const [other] = await notificationsOf(theirs.user.id);
     const malformed = ['', 'abc', '0', '01', '-1', '1e3', '0x1', ' 1', '99999999999999999999'];
     for (const id of [...malformed, other?.id ?? '']) {
-      const res = await browser.post('/wallet/settings/notifications/dismiss', {
+      const res = await browser.post('/wallet/notifications/dismiss', {
         ...form,
         notification_id: id,
       });
@@ -351,7 +353,7 @@ describe('token expiry notices: what the user sees', () => {
       expect(await res.text()).toContain('The form did not name one of your notifications.');
     }
     const { notification_id: _, ...withoutId } = form;
-    expect((await browser.post('/wallet/settings/notifications/dismiss', withoutId)).status).toBe(400);
+    expect((await browser.post('/wallet/notifications/dismiss', withoutId)).status).toBe(400);
     expect((await notificationsOf(theirs.user.id))[0]?.dismissed_at).toBeNull();
     expect((await notificationsOf(mine.user.id))[0]?.dismissed_at).toBeNull();
   });
@@ -371,9 +373,9 @@ describe('token expiry notices: what the user sees', () => {
     });
     expect(res.status).toBe(200);
     await t.runDue();
-    const page = await (await (await signIn(email ?? '')).get('/wallet/settings')).text();
-    expect(page).toContain(partner.name);
-    expect(page).not.toContain('access token expires');
+    const wallet = await signIn(email ?? '');
+    expect(await (await wallet.get('/wallet/apps')).text()).toContain(partner.name);
+    expect(await (await wallet.get('/wallet/notifications')).text()).not.toContain('access token expires');
   });
 
   it('the email reaches the user once, with the right recipient, subject and the app name in the body', async () => {
@@ -388,7 +390,7 @@ describe('token expiry notices: what the user sees', () => {
     expect(mail?.from).toBe('wallet@asktian.test');
     expect(mail?.subject).toBe(`${partner.name}'s access token for your askTIAN Wallet expires in 7 days`);
     expect(mail?.text).toContain(`The access token ${partner.name} uses for your wallet expires on`);
-    expect(mail?.text).toContain(`${t.url}/wallet/settings`);
+    expect(mail?.text).toContain(`${t.url}/wallet/notifications`);
     expect((await notificationsOf(user.id))[0]?.email_sent_at).not.toBeNull();
 
     await tickAt(issuedAt, 83);

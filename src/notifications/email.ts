@@ -25,9 +25,9 @@ export type EmailDeps = {
   config: { publicUrl: string | undefined; host: string; port: number };
 };
 
-/** Where the email sends the user: the wallet settings page at the server's public address. */
-const settingsUrl = (c: EmailDeps['config']) =>
-  `${c.publicUrl ?? `http://${c.host}:${c.port}`}/wallet/settings`;
+/** Where the email sends the user: the wallet's notifications page at the server's public address. */
+const notificationsUrl = (c: EmailDeps['config']) =>
+  `${c.publicUrl ?? `http://${c.host}:${c.port}`}/wallet/notifications`;
 
 /**
  * The email job: sends once, then sets `email_sent_at`. A send that throws fails the job and the
@@ -46,6 +46,6 @@ export async function sendNotificationEmail(deps: EmailDeps, raw: unknown): Prom
     [userId],
   );
   if (!user?.email) return;
-  await deps.mailer.send(notificationEmail(n, user.email, settingsUrl(deps.config)));
+  await deps.mailer.send(notificationEmail(n, user.email, notificationsUrl(deps.config)));
   await markEmailSent(deps.db, userId, notificationId, deps.clock.now());
 }

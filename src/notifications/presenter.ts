@@ -1,7 +1,7 @@
 import type { Email } from '../mail/mailer.js';
 import type { Notification } from './store.js';
 
-/** A notification as the wallet settings page shows it (plain text; the page escapes it). */
+/** A notification as the wallet's notifications page shows it (plain text; the page escapes it). */
 export type NotificationView = { id: number; title: string; text: string };
 
 /** `2026-05-10 08:00 UTC`: unambiguous for every reader, whatever their time zone. */
@@ -24,8 +24,8 @@ export function presentNotification(n: Notification): NotificationView {
   };
 }
 
-/** The email for a notification: the page's words, plus where to manage connected apps. */
-export function notificationEmail(n: Notification, to: string, settingsUrl: string): Email {
+/** The email for a notification: the page's words, plus where to see it in the wallet. */
+export function notificationEmail(n: Notification, to: string, walletUrl: string): Email {
   const view = presentNotification(n);
   const { appName, daysBefore } = n.details;
   return {
@@ -39,7 +39,7 @@ export function notificationEmail(n: Notification, to: string, settingsUrl: stri
       '',
       view.text,
       '',
-      `You can see, dismiss this notice and disconnect apps in your wallet settings: ${settingsUrl}`,
+      `You can see and dismiss this notice in your wallet, and revoke apps under Connected apps: ${walletUrl}`,
       '',
       '— askTIAN Wallet',
     ].join('\n'),

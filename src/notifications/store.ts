@@ -15,7 +15,7 @@ export type TokenExpiringDetails = {
 /** Every kind of notification with its details; a new kind adds a member here and to the presenter. */
 export type NotificationContent = { kind: 'token.expiring'; details: TokenExpiringDetails };
 
-/** What the wallet tells a user, shown on the settings page until dismissed or no longer relevant. */
+/** What the wallet tells a user, shown on the wallet's notifications page until dismissed or no longer relevant. */
 export type Notification = NotificationContent & {
   id: number;
   userId: number;

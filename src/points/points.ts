@@ -231,7 +231,76 @@ export class PointsService {
     if (!row) throw transactionNotFound(transactionId);
     return presentTransaction(row);
   }
+
+  /** The user's balance as their wallet shows it (no partner involved). */
+  async walletBalance(userId: number): Promise<number> {
+    const [row] = await this.db.query<{ balance: number }>('select balance from users where id = $1', [
+      userId,
+    ]);
+    if (!row) throw new NotFound('user_not_found', 'No wallet for this user.');
+    return row.balance;
+  }
+
+  /**
+   * One page of the user's own ledger across every app, newest first, for the wallet. Keyset paged
+   * on the ledger's id: `before` (older) or `after` (newer) name a transaction of this user by its
+   * public id; anything else is a 400 (the page shows it), never a scan from an arbitrary point.
+   */
+  async walletTransactions(
+    userId: number,
+    page: { before?: string | undefined; after?: string | undefined; limit: number },
+  ): Promise<WalletTransactionPage> {
+    if (page.before !== undefined && page.after !== undefined) {
+      throw new BadRequest('invalid_cursor', 'Ask for older or newer transactions, not both.', 'before');
+    }
+    const cursor = page.before ?? page.after;
+    const older = page.after === undefined;
+    const [anchor] =
+      cursor === undefined
+        ? [undefined]
+        : await this.db.query<{ id: string }>(
+            'select id from ledger_entries where public_id = $1 and user_id = $2',
+            [TRANSACTION_ID.test(cursor) ? cursor : null, userId],
+          );
+    if (cursor !== undefined && !anchor) {
+      throw new BadRequest('invalid_cursor', 'The link does not name one of your transactions.', 'before');
+    }
+    const rows = await this.db.query<LedgerRow & { partner_name: string | null }>(
+      `select l.id, l.public_id, l.type, l.amount, l.balance_after, l.description, l.refunded_amount,
+         r.public_id as refund_of_public_id, l.created_at, p.name as partner_name
+       from ledger_entries l left join ledger_entries r on r.id = l.refund_of
+       left join partners p on p.id = l.partner_id
+       where l.user_id = $1 and ($2::bigint is null or ${older ? 'l.id < $2::bigint' : 'l.id > $2::bigint'})
+       order by l.id ${older ? 'desc' : 'asc'} limit $3`,
+      [userId, anchor?.id ?? null, page.limit + 1],
+    );
+    const more = rows.length > page.limit;
+    const shown = rows.slice(0, page.limit);
+    if (!older) shown.reverse();
+    const data = shown.map((r) => ({ ...presentTransaction(r), partnerName: r.partner_name }));
+    // Across the anchor there is at least the anchor itself; on its own side, `more` says.
+    const first = data[0]?.transactionId ?? null;
+    const last = data[data.length - 1]?.transactionId ?? null;
+    return {
+      data,
+      newer: cursor !== undefined && (older || more) ? first : null,
+      older: older ? (more ? last : null) : last,
+    };
+  }
 }
+
+/** A ledger entry as the user's wallet lists it: the partner API's form plus the app's name. */
+export type WalletTransaction = Schemas['Transaction'] & { partnerName: string | null };
+
+/** A page of the wallet's history; `newer`/`older` are the cursors of the neighbouring pages, if any. */
+export type WalletTransactionPage = {
+  data: WalletTransaction[];
+  newer: string | null;
+  older: string | null;
+};
+
+/** The public id newId('txn') makes. */
+const TRANSACTION_ID = /^txn_[0-9A-Z]{26}$/;
 
 const SELECT_LEDGER = `select l.id, l.public_id, l.type, l.amount, l.balance_after, l.description, l.refunded_amount,
   r.public_id as refund_of_public_id, l.created_at

@@ -1,20 +1,21 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../../container.js';
+import { Problem } from '../../errors/index.js';
 import { addressKey } from '../../http/rate-limits.js';
 import { logRequestError } from '../../http/request-log.js';
 import { redirectTo } from '../../oauth2/authorize-request.js';
 import { findUserByPrivyId, verifyPassword } from '../../users/users.js';
 import { CsrfError } from '../shared/csrf.js';
-import { assertText, BadFormError, bigIdField, field, idField } from '../shared/form.js';
+import { assertText, BadFormError, field } from '../shared/form.js';
 import { sendPage } from '../shared/html.js';
 import { errorPage } from '../shared/layout.js';
 import { WalletSessions } from '../shared/sessions.js';
+import { accountPages } from './account.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
-import { loginPage, settingsPage } from './pages.js';
+import { loginPage } from './pages.js';
+import { walletReturnPath } from './return-to.js';
 
 type Page = (req: Request, res: Response) => Promise<void>;
-/** The subscriptionId pattern of openapi.yaml. */
-const SUBSCRIPTION_ID = /^sub_[0-9A-Za-z]{10,40}$/;
 const wrap =
   (page: Page) =>
   (req: Request, res: Response, next: NextFunction): void => {
@@ -22,9 +23,9 @@ const wrap =
   };
 
 /**
- * The wallet's server-rendered pages: sign-in, consent, connected apps. Mounted before the OpenAPI
- * validator (they are not part of the partner API). Every POST carries a CSRF token and answers
- * 303 See Other (RFC 9700 §4.12).
+ * The wallet's server-rendered pages: sign-in, consent, sign-out, and the signed-in wallet
+ * (account.ts). Mounted before the OpenAPI validator (they are not part of the partner API). Every
+ * POST carries a CSRF token and answers 303 See Other (RFC 9700 §4.12).
  */
 export function walletPages(s: Services): express.Router {
   const sessions = new WalletSessions(s.db, s.clock, s.config);
@@ -81,8 +82,9 @@ export function walletPages(s: Services): express.Router {
     signInViews,
     wrap(async (req, res) => {
       const visitor = await sessions.visit(req, res);
-      if (visitor.session) return res.redirect(303, '/wallet/settings');
-      sendPage(res, 200, loginPage({ csrf: visitor.csrfToken }));
+      const next = walletReturnPath(req.query.next);
+      if (visitor.session) return res.redirect(303, next ?? '/wallet');
+      sendPage(res, 200, loginPage({ csrf: visitor.csrfToken, next }));
     }),
   );
 
@@ -93,15 +95,17 @@ export function walletPages(s: Services): express.Router {
       const csrf = field(req.body, 'csrf_token');
       const session = await sessions.checkSignInForm(req, csrf);
       const authorize = field(req.body, 'client_id') ? authorizeParamsFrom(req.body) : undefined;
+      const next = walletReturnPath(field(req.body, 'next'));
       const user = await signInUser(req.body);
       if (typeof user === 'string') {
-        return sendPage(res, 401, loginPage({ csrf: csrf ?? '', authorize, error: user }));
+        return sendPage(res, 401, loginPage({ csrf: csrf ?? '', authorize, next, error: user }));
       }
       await sessions.signIn(res, session, user);
-      // Back to the authorization request (re-validated there), which now shows the consent page.
+      // Back to the authorization request (re-validated there), which now shows the consent page;
+      // else to the wallet page that sent the visitor to sign in.
       res.redirect(
         303,
-        authorize ? `/api/oauth2/authorize?${new URLSearchParams(authorize)}` : '/wallet/settings',
+        authorize ? `/api/oauth2/authorize?${new URLSearchParams(authorize)}` : (next ?? '/wallet'),
       );
     }),
   );
@@ -131,66 +135,7 @@ export function walletPages(s: Services): express.Router {
     }),
   );
 
-  router.get(
-    '/wallet/settings',
-    wrap(async (req, res) => {
-      const { session, csrfToken } = await sessions.visit(req, res);
-      if (!session) return sendPage(res, 200, loginPage({ csrf: csrfToken }));
-      const apps = await s.oauth.connectedApps(session.userId);
-      const notifications = await s.notifications.showing(session.userId);
-      const subscriptions = await s.subscriptions.listForWallet(session.userId);
-      sendPage(
-        res,
-        200,
-        settingsPage({
-          csrf: session.csrfToken,
-          userLabel: session.userLabel ?? '',
-          apps,
-          notifications,
-          subscriptions,
-        }),
-      );
-    }),
-  );
-
-  router.post(
-    '/wallet/settings/revoke',
-    wrap(async (req, res) => {
-      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
-      const partnerId = idField(req.body, 'partner_id', 'an app connected to your wallet');
-      await s.oauth.disconnectApp(session.userId, partnerId);
-      res.redirect(303, '/wallet/settings');
-    }),
-  );
-
-  router.post(
-    '/wallet/settings/notifications/dismiss',
-    wrap(async (req, res) => {
-      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
-      const id = bigIdField(req.body, 'notification_id', 'one of your notifications');
-      if ((await s.notifications.dismiss(session.userId, id)) === 'unknown') {
-        throw new BadFormError('The form did not name one of your notifications.');
-      }
-      res.redirect(303, '/wallet/settings');
-    }),
-  );
-
-  router.post(
-    '/wallet/settings/subscriptions/cancel',
-    wrap(async (req, res) => {
-      const session = await sessions.checkSessionForm(req, field(req.body, 'csrf_token'));
-      const id = field(req.body, 'subscription_id') ?? '';
-      const when = field(req.body, 'when');
-      if (!SUBSCRIPTION_ID.test(id) || (when !== 'now' && when !== 'period_end')) {
-        throw new BadFormError('The form did not name one of your subscriptions and when to cancel it.');
-      }
-      const sub = await s.subscriptions.cancelFromWallet(session.userId, id, {
-        atPeriodEnd: when === 'period_end',
-      });
-      if (!sub) throw new BadFormError('The form did not name one of your subscriptions.');
-      res.redirect(303, '/wallet/settings');
-    }),
-  );
+  router.use(accountPages(s, sessions));
 
   router.post(
     '/wallet/logout',
@@ -204,6 +149,10 @@ export function walletPages(s: Services): express.Router {
   router.use('/wallet', (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof CsrfError) return sendPage(res, 403, errorPage('Request refused', err.message));
     if (err instanceof BadFormError) return sendPage(res, 400, errorPage('Request refused', err.message));
+    // A service refused the input (a cursor that names nothing of this user's): its own words.
+    if (err instanceof Problem && err.status < 500) {
+      return sendPage(res, err.status, errorPage('Request refused', err.message));
+    }
     // Internals (SQL errors, stack traces) go to the server log only; the page stays generic.
     logRequestError(req, err, 'wallet page failed: answered 500');
     sendPage(res, 500, errorPage('Something went wrong', 'Please try again in a moment.'));
