@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { Database } from './db/database.js';
 import { EmbeddedDatabaseInUse } from './db/embedded.js';
+import { createPartnerAccount } from './partners/accounts.js';
 import { createPartner, PartnerInputError, presentPartner, SCOPES, type Scope } from './partners/partners.js';
 import { createUser, creditPoints, UserInputError } from './users/users.js';
 
@@ -11,6 +12,9 @@ const USAGE = `Usage: npm run cli -- <command> [options]   (prints JSON; exit 1 
   partner:create --name N --redirect-uri U [--redirect-uri U2] [--scopes "deduct balance"]
                  [--require-pkce] [--refresh-grace-seconds S]
                                             prints clientId and the clientSecret (shown once; it is also the API key)
+  partner-account:create --partner-id ID --email E [--password P]
+                                            a partner dashboard sign-in (/dashboard); without --password one is
+                                            generated and printed once (only its argon2id hash is stored)
   user:create    --email E --password P [--privy-id DID] [--points N]
   user:create    --privy-id DID [--points N]
   points:credit  --user-id ID --points N [--description D]
@@ -33,6 +37,7 @@ async function main(argv: string[]): Promise<unknown> {
       'privy-id': { type: 'string' },
       points: { type: 'string' },
       'user-id': { type: 'string' },
+      'partner-id': { type: 'string' },
       description: { type: 'string' },
     },
     strict: true,
@@ -60,6 +65,20 @@ async function main(argv: string[]): Promise<unknown> {
           }),
         );
         return { ...presentPartner(partner), clientSecret };
+      }
+      case 'partner-account:create': {
+        const partnerId = intOption(values['partner-id'], 'partner-id');
+        if (partnerId === undefined || !values.email)
+          throw new CliError('--partner-id and --email are required');
+        const { account, password } = await db.transaction((tx) =>
+          createPartnerAccount(tx, { partnerId, email: values.email ?? '', password: values.password }),
+        );
+        return {
+          accountId: account.id,
+          partnerId: account.partnerId,
+          email: account.email,
+          ...(values.password ? {} : { password }),
+        };
       }
       case 'user:create': {
         const user = await db.transaction((tx) =>

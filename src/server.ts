@@ -13,6 +13,8 @@ import { metricsEndpoint } from './http/metrics-endpoint.js';
 import { routes } from './http/routes.js';
 import { JobRunner } from './jobs/runner.js';
 import { buildTasks, CRONTAB } from './jobs/tasks.js';
+import { dashboardPages } from './web/dashboard/router.js';
+import { docsPages } from './web/docs/router.js';
 import { walletPages } from './web/wallet/router.js';
 
 export type Running = {
@@ -34,7 +36,12 @@ export type ServerOptions = ContainerOptions & {
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Running> {
   const services = await buildContainer(config, opts);
   const inflight = new Set<Promise<unknown>>();
-  const pages = [metricsEndpoint(config, services.metrics), walletPages(services)];
+  const pages = [
+    metricsEndpoint(config, services.metrics),
+    walletPages(services),
+    dashboardPages(services),
+    docsPages(),
+  ];
   const app = createApp({ services, handlers: routes(services), pages, inflight });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

@@ -45,12 +45,23 @@ export function checkRedirectUri(uri: string): void {
   }
 }
 
-/** Creates a partner; returns it with the client secret, which is stored only as a hash. */
-export async function createPartner(
-  sql: Sql,
-  input: NewPartner,
-): Promise<{ partner: Partner; clientSecret: string }> {
+/** The longest partner name (it is shown on the consent screen). */
+export const MAX_PARTNER_NAME = 100;
+/** At most this many redirect URIs per partner. */
+export const MAX_REDIRECT_URIS = 20;
+
+/**
+ * The rules for a partner's app settings, the same at registration (admin CLI) and when the partner
+ * changes them (dashboard). Returns the grace window to store.
+ */
+export function checkPartnerSettings(input: NewPartner): number {
   if (!input.name.trim()) throw new PartnerInputError('A partner needs a name.');
+  if (input.name.trim().length > MAX_PARTNER_NAME) {
+    throw new PartnerInputError(`A partner name has at most ${MAX_PARTNER_NAME} characters.`);
+  }
+  if (input.redirectUris.length > MAX_REDIRECT_URIS) {
+    throw new PartnerInputError(`A partner may register at most ${MAX_REDIRECT_URIS} redirect URIs.`);
+  }
   for (const uri of input.redirectUris) checkRedirectUri(uri);
   for (const s of input.allowedScopes) {
     if (!SCOPES.includes(s)) throw new PartnerInputError(`Unknown scope ${s}; use ${SCOPES.join(', ')}.`);
@@ -59,6 +70,15 @@ export async function createPartner(
   if (!Number.isInteger(grace) || grace < 0 || grace > 300) {
     throw new PartnerInputError('refreshGraceSeconds must be a whole number from 0 to 300.');
   }
+  return grace;
+}
+
+/** Creates a partner; returns it with the client secret, which is stored only as a hash. */
+export async function createPartner(
+  sql: Sql,
+  input: NewPartner,
+): Promise<{ partner: Partner; clientSecret: string }> {
+  const grace = checkPartnerSettings(input);
   const clientSecret = newSecret('tcsk_');
   const partner = sql.em.create(PartnerSchema, {
     clientId: `tc_live_${randomBytes(12).toString('hex')}`,
@@ -137,6 +157,23 @@ export async function findPartnerByClientId(sql: Sql, clientId: string): Promise
   return sql.em.findOne(PartnerSchema, { clientId });
 }
 
+/** Changes a partner's app settings, under the same rules as at registration. */
+export async function updatePartnerSettings(
+  sql: Sql,
+  partnerId: number,
+  input: NewPartner,
+): Promise<Partner> {
+  const grace = checkPartnerSettings(input);
+  const partner = await sql.em.findOneOrFail(PartnerSchema, { id: partnerId });
+  partner.name = input.name.trim();
+  partner.redirectUris = [...new Set(input.redirectUris)];
+  partner.allowedScopes = [...new Set(input.allowedScopes)];
+  partner.requirePkce = input.requirePkce ?? false;
+  partner.refreshGraceSeconds = grace;
+  await sql.em.flush();
+  return partner;
+}
+
 export async function rotateClientSecret(sql: Sql, partnerId: number, now: Date) {
   const clientSecret = newSecret('tcsk_');
   const partner = await sql.em.findOneOrFail(PartnerSchema, { id: partnerId });
@@ -157,4 +194,8 @@ export function presentPartner(p: Partner): components['schemas']['Partner'] {
     refreshGraceSeconds: p.refreshGraceSeconds,
     createdAt: new Date(p.createdAt).toISOString(),
   };
+}
+
+export async function findPartnerById(sql: Sql, partnerId: number): Promise<Partner | null> {
+  return sql.em.findOne(PartnerSchema, { id: partnerId });
 }

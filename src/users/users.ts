@@ -1,13 +1,11 @@
-import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import type { Sql } from '../db/database.js';
+import { checkPassword, hashPassword } from '../lib/passwords.js';
 import { credit } from '../points/ledger.js';
 
 export class UserInputError extends Error {}
 
 export type NewUser = { email?: string; password?: string; privyId?: string; points?: number };
 export type UserRow = { id: number; email: string | null; privyId: string | null; balance: number };
-
-const ARGON2ID = 2;
 
 /** Creates a wallet user; a positive `points` is credited through the ledger like any credit. */
 export async function createUser(sql: Sql, input: NewUser): Promise<UserRow> {
@@ -20,7 +18,7 @@ export async function createUser(sql: Sql, input: NewUser): Promise<UserRow> {
   const points = input.points ?? 0;
   if (!Number.isSafeInteger(points) || points < 0)
     throw new UserInputError('points must be a whole number >= 0.');
-  const passwordHash = input.password ? await argon2Hash(input.password, { algorithm: ARGON2ID }) : null;
+  const passwordHash = input.password ? await hashPassword(input.password) : null;
   const [row] = await sql.query<{ id: string }>(
     'insert into users (email, password_hash, privy_id) values ($1, $2, $3) returning id',
     [input.email?.toLowerCase() ?? null, passwordHash, input.privyId ?? null],
@@ -75,10 +73,6 @@ export async function verifyPassword(
     'select id, email, privy_id, balance, password_hash from users where email = $1 and disabled_at is null',
     [email.toLowerCase()],
   );
-  const ok = await argon2Verify(row?.password_hash ?? DUMMY_HASH, password).catch(() => false);
-  if (!row?.password_hash || !ok) return undefined;
+  if (!(await checkPassword(row?.password_hash, password)) || !row) return undefined;
   return { id: Number(row.id), email: row.email, privyId: row.privy_id, balance: row.balance };
 }
-
-const DUMMY_HASH =
-  '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$PBMXCRwbnu0gRN0FAJHnSUb+ZNe24+jC6Cv0iYKS+Ek';

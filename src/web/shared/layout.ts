@@ -16,7 +16,12 @@ nav.tabs a{color:#0a4fc4} nav.tabs a[aria-current=page]{font-weight:600;color:#1
 table{width:100%;border-collapse:collapse;font-size:.95rem} th,td{text-align:left;padding:.45rem .3rem;border-bottom:1px solid #e3e3e3;vertical-align:top}
 td.num,th.num,td.when{text-align:right;white-space:nowrap} td.when{text-align:left} .plus{color:#0b6b2e} .id{word-break:break-all}
 header.bar{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:baseline;gap:.5rem 1rem;margin-bottom:1.5rem}
-header.bar nav.tabs ul{margin:0} header.bar button{margin:0 0 0 .5rem;padding:.3rem .8rem;font-size:.9rem}`;
+header.bar nav.tabs ul{margin:0} header.bar button{margin:0 0 0 .5rem;padding:.3rem .8rem;font-size:.9rem}
+fieldset{border:1px solid #ccc;border-radius:8px;margin:1rem 0;padding:.4rem 1rem .8rem} legend{font-size:.9rem;padding:0 .3rem}
+.check{display:flex;gap:.5rem;align-items:baseline;margin:.4rem 0} .check label{display:inline;margin:0}
+textarea,input[type=number],input[type=datetime-local]{box-sizing:border-box;padding:.5rem;font-size:1rem;font-family:inherit} textarea{width:100%}
+form.inline{display:inline} pre{white-space:pre-wrap;word-break:break-all;background:#f5f5f7;padding:.5rem;border-radius:6px;font-size:.85rem}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}`;
 
 /** `wide` widens the page for tables and navigation (the signed-in wallet, the dashboard). */
 export function layout(

@@ -8,64 +8,78 @@ import { AnonymousCsrf, checkCsrf } from './csrf.js';
 
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
 
-/** A signed-in wallet browser session. */
-export type WalletSession = {
-  idHash: string;
-  userId: number;
-  userLabel: string | null;
-  csrfToken: string;
-};
+/** Every kind of browser session has its own table of this shape (`owner_id` named per kind). */
+export const SESSION_TABLES = [
+  { table: 'wallet_sessions', owner: 'user_id' },
+  { table: 'partner_sessions', owner: 'account_id' },
+] as const;
 
-/** Who is looking at a wallet page, and the CSRF token its forms carry. */
-export type Visitor = { session: WalletSession | undefined; csrfToken: string };
+/** A signed-in browser session: its id hash, its forms' CSRF token, and whom it belongs to. */
+export type Session<P> = P & { idHash: string; csrfToken: string };
 
 /**
- * Wallet browser sessions. Only a successful sign-in stores anything: the session cookie holds a
- * random id and the table its hash. A visitor who has not signed in gets a signed CSRF cookie
+ * What differs between the kinds of signed-in browser session (the wallet's users, the dashboard's
+ * partner accounts): where rows live, the cookie names, and who the session belongs to.
+ */
+export type SessionKind<P, Owner extends { id: number }> = {
+  table: (typeof SESSION_TABLES)[number]['table'];
+  /** Cookie names; in production they carry the __Host- prefix. */
+  cookie: string;
+  csrfCookie: string;
+  /**
+   * Selects the live session's `id_hash`, `csrf_token` and whatever `principal` reads, where
+   * `$1` is the id hash and `$2` now; owners that are disabled or gone select nothing.
+   */
+  select: string;
+  principal(row: Record<string, unknown>): P;
+  /** What `signIn` returns for the owner it was given. */
+  fromOwner(owner: Owner): P;
+};
+
+/** Who is looking at a page, and the CSRF token its forms carry. */
+export type Visitor<P> = { session: Session<P> | undefined; csrfToken: string };
+
+/**
+ * Browser sessions of one kind. Only a successful sign-in stores anything: the session cookie holds
+ * a random id and the table its hash. A visitor who has not signed in gets a signed CSRF cookie
  * instead of a row (DESIGN.md: anonymous visitors cost no server-side rows). Both cookies are
  * httpOnly + SameSite=Lax (+ Secure and the __Host- prefix in production).
  */
-export class WalletSessions {
+export class BrowserSessions<P, Owner extends { id: number }> {
   private readonly anonymous: AnonymousCsrf;
+  private readonly ownerColumn: string;
 
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly config: Config,
+    private readonly kind: SessionKind<P, Owner>,
   ) {
     this.anonymous = new AnonymousCsrf(csrfKey(config), SESSION_TTL_MS);
+    this.ownerColumn = SESSION_TABLES.find((t) => t.table === kind.table)?.owner ?? 'user_id';
   }
 
   get cookieName(): string {
-    return this.config.production ? '__Host-tian_wallet' : 'tian_wallet';
+    return this.config.production ? `__Host-${this.kind.cookie}` : this.kind.cookie;
   }
 
   get csrfCookieName(): string {
-    return this.config.production ? '__Host-tian_csrf' : 'tian_csrf';
+    return this.config.production ? `__Host-${this.kind.csrfCookie}` : this.kind.csrfCookie;
   }
 
   /** The live signed-in session the request's cookie names, if any. */
-  async current(req: Request): Promise<WalletSession | undefined> {
+  async current(req: Request): Promise<Session<P> | undefined> {
     const id = readCookie(req, this.cookieName);
     if (!id) return undefined;
-    const [row] = await this.db.query<{
-      id_hash: string;
-      user_id: string;
-      csrf_token: string;
-      email: string | null;
-      privy_id: string | null;
-    }>(
-      `select s.id_hash, s.user_id, s.csrf_token, u.email, u.privy_id
-       from wallet_sessions s join users u on u.id = s.user_id
-       where s.id_hash = $1 and s.expires_at > $2 and u.disabled_at is null`,
-      [hashSecret(id), this.clock.now()],
-    );
+    const [row] = await this.db.query<Record<string, unknown>>(this.kind.select, [
+      hashSecret(id),
+      this.clock.now(),
+    ]);
     if (!row) return undefined;
     return {
-      idHash: row.id_hash,
-      userId: Number(row.user_id),
-      userLabel: row.email ?? row.privy_id,
-      csrfToken: row.csrf_token,
+      ...this.kind.principal(row),
+      idHash: String(row.id_hash),
+      csrfToken: String(row.csrf_token),
     };
   }
 
@@ -73,7 +87,7 @@ export class WalletSessions {
    * For a page: the signed-in session and its CSRF token, or else the anonymous CSRF cookie's token
    * (a new cookie when there is none, or when it would expire within half its lifetime).
    */
-  async visit(req: Request, res: Response): Promise<Visitor> {
+  async visit(req: Request, res: Response): Promise<Visitor<P>> {
     const session = await this.current(req);
     if (session) return { session, csrfToken: session.csrfToken };
     const now = this.clock.now();
@@ -91,7 +105,7 @@ export class WalletSessions {
    * The sign-in form's CSRF check: the token must be the anonymous cookie's (signed by us, not
    * expired) or the current session's. Returns the current session, which sign-in replaces.
    */
-  async checkSignInForm(req: Request, submitted: unknown): Promise<WalletSession | undefined> {
+  async checkSignInForm(req: Request, submitted: unknown): Promise<Session<P> | undefined> {
     const session = await this.current(req);
     const cookie = readCookie(req, this.csrfCookieName);
     const anonymous = this.anonymous.expiresAt(cookie, this.clock.now()) ? cookie : undefined;
@@ -103,33 +117,29 @@ export class WalletSessions {
    * Every other form acts on a signed-in session and must carry that session's own token: a
    * double-submit cookie alone could be planted by a sibling domain outside production's __Host-.
    */
-  async checkSessionForm(req: Request, submitted: unknown): Promise<WalletSession> {
+  async checkSessionForm(req: Request, submitted: unknown): Promise<Session<P>> {
     const session = await this.current(req);
     checkCsrf([session?.csrfToken], submitted);
-    return session as WalletSession;
+    return session as Session<P>;
   }
 
   /** Signing in always issues a new session id (no session fixation) and drops the old session. */
-  async signIn(
-    res: Response,
-    previous: WalletSession | undefined,
-    user: { id: number; label: string },
-  ): Promise<WalletSession> {
+  async signIn(res: Response, previous: Session<P> | undefined, owner: Owner): Promise<Session<P>> {
     if (previous) await this.end(res, previous);
     const id = newSecret('tcws_');
     const csrfToken = newSecret('', 24);
     const now = this.clock.now();
     await this.db.query(
-      `insert into wallet_sessions (id_hash, user_id, csrf_token, created_at, expires_at)
+      `insert into ${this.kind.table} (id_hash, ${this.ownerColumn}, csrf_token, created_at, expires_at)
        values ($1, $2, $3, $4, $5)`,
-      [hashSecret(id), user.id, csrfToken, now, new Date(now.getTime() + SESSION_TTL_MS)],
+      [hashSecret(id), owner.id, csrfToken, now, new Date(now.getTime() + SESSION_TTL_MS)],
     );
     res.cookie(this.cookieName, id, { ...this.cookieOptions(), maxAge: SESSION_TTL_MS });
-    return { idHash: hashSecret(id), userId: user.id, userLabel: user.label, csrfToken };
+    return { ...this.kind.fromOwner(owner), idHash: hashSecret(id), csrfToken };
   }
 
-  async end(res: Response, session: WalletSession): Promise<void> {
-    await this.db.query('delete from wallet_sessions where id_hash = $1', [session.idHash]);
+  async end(res: Response, session: Session<P>): Promise<void> {
+    await this.db.query(`delete from ${this.kind.table} where id_hash = $1`, [session.idHash]);
     res.clearCookie(this.cookieName, this.cookieOptions());
   }
 
@@ -138,44 +148,79 @@ export class WalletSessions {
   }
 }
 
-const PURGE_BATCH = 5000;
+/** Who a wallet session belongs to. */
+export type WalletPrincipal = { userId: number; userLabel: string | null };
+/** A signed-in wallet browser session. */
+export type WalletSession = Session<WalletPrincipal>;
 
-/**
- * Deletes expired sessions, and the anonymous rows older versions stored for every visitor to the
- * sign-in page. In batches, so a large backlog never holds one long lock. Returns how many went.
- */
-export async function purgeExpiredSessions(sql: Sql, now: Date): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const gone = await sql.query(
-      `delete from wallet_sessions where id_hash in (
-         select id_hash from wallet_sessions where expires_at <= $1 or user_id is null limit ${PURGE_BATCH})
-       returning 1`,
-      [now],
-    );
-    total += gone.length;
-    if (gone.length < PURGE_BATCH) return total;
+const WALLET_SESSIONS: SessionKind<WalletPrincipal, { id: number; label: string }> = {
+  table: 'wallet_sessions',
+  cookie: 'tian_wallet',
+  csrfCookie: 'tian_csrf',
+  select: `select s.id_hash, s.user_id, s.csrf_token, u.email, u.privy_id
+     from wallet_sessions s join users u on u.id = s.user_id
+     where s.id_hash = $1 and s.expires_at > $2 and u.disabled_at is null`,
+  principal: (row) => ({
+    userId: Number(row.user_id),
+    userLabel: (row.email ?? row.privy_id ?? null) as string | null,
+  }),
+  fromOwner: (user) => ({ userId: user.id, userLabel: user.label }),
+};
+
+/** Wallet browser sessions (sign-in, consent, settings). */
+export class WalletSessions extends BrowserSessions<WalletPrincipal, { id: number; label: string }> {
+  constructor(db: Database, clock: Clock, config: Config) {
+    super(db, clock, config, WALLET_SESSIONS);
   }
 }
 
+const PURGE_BATCH = 5000;
+
 /**
- * The key anonymous CSRF cookies are signed with: derived from SESSION_SECRET when set (the same on
- * every instance), else random for this process. One per Config, so every WalletSessions built from
- * the same configuration (the wallet pages and the authorize endpoint) agrees on it.
+ * Deletes expired sessions of every kind, and the anonymous rows older versions stored for every
+ * visitor to the wallet's sign-in page. In batches, so a large backlog never holds one long lock.
+ * Returns how many went.
  */
-const keys = new WeakMap<Config, Buffer>();
-function csrfKey(config: Config): Buffer {
-  let key = keys.get(config);
+export async function purgeExpiredSessions(sql: Sql, now: Date): Promise<number> {
+  let total = 0;
+  for (const { table, owner } of SESSION_TABLES) {
+    for (;;) {
+      const gone = await sql.query(
+        `delete from ${table} where id_hash in (
+           select id_hash from ${table} where expires_at <= $1 or ${owner} is null limit ${PURGE_BATCH})
+         returning 1`,
+        [now],
+      );
+      total += gone.length;
+      if (gone.length < PURGE_BATCH) break;
+    }
+  }
+  return total;
+}
+
+/**
+ * A key for signing or sealing what browsers carry (anonymous CSRF cookies, the dashboard's
+ * shown-once notices): derived from SESSION_SECRET when set (the same on every instance), else
+ * random for this process. One per Config and purpose, so every BrowserSessions built from the same
+ * configuration (the wallet pages and the authorize endpoint) agrees on it.
+ */
+const keys = new WeakMap<Config, Map<string, Buffer>>();
+export function sessionKey(config: Config, purpose: string): Buffer {
+  let byPurpose = keys.get(config);
+  if (!byPurpose) keys.set(config, (byPurpose = new Map()));
+  let key = byPurpose.get(purpose);
   if (!key) {
     key = config.sessionSecret
-      ? createHmac('sha256', config.sessionSecret).update('askTIAN wallet anonymous CSRF v1').digest()
+      ? createHmac('sha256', config.sessionSecret).update(purpose).digest()
       : randomBytes(32);
-    keys.set(config, key);
+    byPurpose.set(purpose, key);
   }
   return key;
 }
 
-function readCookie(req: Request, name: string): string | undefined {
+const csrfKey = (config: Config) => sessionKey(config, 'askTIAN wallet anonymous CSRF v1');
+
+export function readCookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
