@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -116,11 +117,36 @@ describe('configuration', () => {
 
   it('npm start in production with a development default exits 1 with one line naming the setting', async () => {
     const env = { PATH: process.env.PATH, ...without('SESSION_SECRET'), PORT: '0', HOST: '127.0.0.1' };
-    const started = startMain(env, 60_000);
-    await expect(started).rejects.toThrow(/^exited 1: /);
-    const output = ((await started.catch((err: Error) => err)) as Error).message.replace(/^exited 1: /, '');
-    expect(output.trim().split('\n')).toEqual([
+    const failure = await startMain(env, 60_000).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    // startMain rejects with "... exited <code>: <everything it printed>".
+    const [, code, output] = /exited (\d+): ([\s\S]*)$/.exec(failure ?? '') ?? [];
+    expect(code).toBe('1');
+    expect(output?.trim().split('\n')).toEqual([
       expect.stringMatching(/^TIAN Points cannot start: invalid configuration: SESSION_SECRET: production/),
     ]);
   }, 70_000);
+
+  it('npm run worker and the admin CLI refuse a bad setting the same way: one line naming it, exit 1', () => {
+    const run = (script: string, ...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
+        env: { PATH: process.env.PATH, LOG_LEVEL: 'loud' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const worker = run('src/worker.ts');
+    expect(worker.status).toBe(1);
+    expect(worker.stdout).toBe('');
+    expect(worker.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^TIAN Points worker cannot start: invalid configuration: LOG_LEVEL: /),
+    ]);
+    const cli = run('src/cli.ts', 'migrate');
+    expect(cli.status).toBe(1);
+    expect(cli.stderr).toBe('');
+    expect(JSON.parse(cli.stdout)).toEqual({
+      error: expect.stringMatching(/^invalid configuration: LOG_LEVEL: /),
+    });
+  }, 130_000);
 });
