@@ -4,6 +4,7 @@ import { deductPoints } from '../generated/sdk/index.js';
 import { createPartnerAccount } from '../src/partners/accounts.js';
 import { purgeExpiredSessions, SESSION_TTL_MS } from '../src/web/shared/sessions.js';
 import { chromiumAvailable, formFields, launchChromium, ScriptedBrowser } from './support/browser.js';
+import { runCli } from './support/cli.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 import { expectAccessible, saveScreenshot } from './support/page-checks.js';
 import { WebhookReceiver } from './support/webhook-receiver.js';
@@ -156,6 +157,71 @@ describe.runIf(run)('partner dashboard: signing in', () => {
     expect(await purgeExpiredSessions(t.db, t.clock.now())).toBeGreaterThanOrEqual(1);
     expect(await count()).toBe(0);
   });
+
+  it('the admin CLI creates partner accounts (case-insensitive unique email, generated password shown once)', async ({
+    skip,
+  }) => {
+    const url = t.services.config.databaseUrl;
+    if (!url) return skip('the CLI reaches the test database only when it is a PostgreSQL server');
+    const partner = await t.partner({ name: 'CLI Co' });
+    const env = { ...process.env, DATABASE_URL: url, NODE_ENV: 'test' };
+    const email = `Cli${++seq}@Partner.test`;
+    const made = await runCli(env, [
+      'partner-account:create',
+      '--partner-id',
+      String(partner.id),
+      '--email',
+      email,
+    ]);
+    expect(made.code, made.err).toBe(0);
+    expect(made.out).toMatchObject({ partnerId: partner.id, email: email.toLowerCase() });
+    const password = String(made.out.password);
+    expect(password.length).toBeGreaterThanOrEqual(12);
+    const stored = await t.db.query<{ password_hash: string }>(
+      'select password_hash from partner_accounts where email = $1',
+      [email.toLowerCase()],
+    );
+    expect(stored[0]?.password_hash).toMatch(/^\$argon2id\$/);
+
+    const again = await runCli(env, [
+      'partner-account:create',
+      '--partner-id',
+      String(partner.id),
+      '--email',
+      email.toUpperCase(),
+      '--password',
+      'another long password',
+    ]);
+    expect(again).toMatchObject({
+      code: 1,
+      out: { error: expect.stringContaining('already a dashboard account') },
+    });
+    const short = await runCli(env, [
+      'partner-account:create',
+      '--partner-id',
+      String(partner.id),
+      '--email',
+      'a@b.test',
+      '--password',
+      'short',
+    ]);
+    expect(short).toMatchObject({
+      code: 1,
+      out: { error: expect.stringContaining('at least 12 characters') },
+    });
+    const nobody = await runCli(env, [
+      'partner-account:create',
+      '--partner-id',
+      '999999',
+      '--email',
+      'c@d.test',
+    ]);
+    expect(nobody).toMatchObject({ code: 1, out: { error: 'No partner 999999.' } });
+
+    // The printed password opens the dashboard, whatever the email's case.
+    const { b } = await scriptedSignIn({ email: email.toUpperCase(), password });
+    expect(await (await b.get('/dashboard/app')).text()).toContain('CLI Co');
+  }, 120_000);
 
   it('a POST without the session CSRF token is refused with a 403 page and changes nothing', async () => {
     const a = await partnerWithAccount({ name: 'CSRF Co' });
