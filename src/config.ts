@@ -53,8 +53,11 @@ const schema = z.object({
     ),
   /** pino level of the JSON logs on stdout. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** One log line per API request (request id, operationId, partner id, status, latency). */
-  LOG_REQUESTS: z.enum(['true', 'false']).default('false'),
+  /**
+   * One log line per request (request id, operationId, partner id, status, latency) at info. On by
+   * default: it costs ~5 µs of CPU per request against ~1,300 µs for the cheapest API call.
+   */
+  LOG_REQUESTS: z.enum(['true', 'false']).default('true'),
   /**
    * Bearer token that `GET /metrics` (Prometheus) requires. Unset: /metrics is open outside production
    * and not served at all in production.
