@@ -5,6 +5,7 @@ import { purgeExpiredCodes, purgeExpiredTokens } from '../src/oauth2/codes.js';
 import { purgeExpiredSessions } from '../src/web/shared/sessions.js';
 import { authorizeAsUser, formFields, ScriptedBrowser, signInToWallet } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
+import { type CapturedLogs, captureLogs } from './support/logs.js';
 
 let t: TestServer;
 let seq = 0;
@@ -13,8 +14,11 @@ const PASSWORD = 'correct horse battery';
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 
+let logs: CapturedLogs;
+
 beforeAll(async () => {
-  t = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '1000' });
+  logs = captureLogs();
+  t = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '1000' }, { logDestination: logs.stream });
 });
 afterAll(() => t?.stop());
 
@@ -490,17 +494,21 @@ describe('hostile input gets a 4xx page, never a 500', () => {
     });
     const failure = new Error('relation "wallet_internals" does not exist (SQLSTATE 42P01)');
     const apps = vi.spyOn(t.services.oauth, 'connectedApps').mockRejectedValueOnce(failure);
-    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       const res = await b.get('/wallet/apps');
       expect(res.status).toBe(500);
       const page = await res.text();
       expect(page).toContain('Something went wrong');
       expect(page).not.toContain('wallet_internals');
-      expect(log).toHaveBeenCalledWith(expect.stringContaining('GET /wallet/apps'), failure);
+      expect(logs.lines()).toContainEqual(
+        expect.objectContaining({
+          msg: 'wallet page failed: answered 500',
+          method: 'GET',
+          err: expect.objectContaining({ message: failure.message }),
+        }),
+      );
     } finally {
       apps.mockRestore();
-      log.mockRestore();
     }
   });
 });
