@@ -15,15 +15,39 @@ export type MainProcess = {
 /**
  * Starts `node --import tsx src/main.ts` with `env` (no npx wrapper, so signals reach the server
  * itself). A cold start compiles with tsx and opens the database: `startTimeoutMs` is generous.
- * `entry` runs another server the same way (e.g. the example partner app), which must also print
- * `listening on <url>`.
  */
-export function startMain(
+export async function startMain(env: NodeJS.ProcessEnv, startTimeoutMs = 80_000): Promise<MainProcess> {
+  const started = await startChild('src/main.ts', env, /listening on (http:\/\/\S+)/, startTimeoutMs);
+  const url = /listening on (http:\/\/\S+)/.exec(started.output())?.[1] ?? '';
+  return { ...started, url };
+}
+
+/** Another server run the same way (e.g. the example partner app), once it prints `listening on <url>`. */
+export async function startListening(
+  script: string,
   env: NodeJS.ProcessEnv,
   startTimeoutMs = 80_000,
-  entry = 'src/main.ts',
 ): Promise<MainProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const started = await startChild(script, env, /listening on (http:\/\/\S+)/, startTimeoutMs);
+  const url = /listening on (http:\/\/\S+)/.exec(started.output())?.[1] ?? '';
+  return { ...started, url };
+}
+
+/** `npm run worker` (src/worker.ts, the job runner alone) as a child, once it says it runs. */
+export function startWorker(
+  env: NodeJS.ProcessEnv,
+  startTimeoutMs = 80_000,
+): Promise<Omit<MainProcess, 'url'>> {
+  return startChild('src/worker.ts', env, /worker running/i, startTimeoutMs);
+}
+
+function startChild(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  startTimeoutMs: number,
+): Promise<Omit<MainProcess, 'url'>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -46,19 +70,18 @@ export function startMain(
       waiters.add(check);
       check();
     });
-  return new Promise<MainProcess>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`no start within ${startTimeoutMs / 1000} s: ${out}`)),
+      () => reject(new Error(`${script}: no start within ${startTimeoutMs / 1000} s: ${out}`)),
       startTimeoutMs,
     );
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`exited ${code}: ${out}`));
+      reject(new Error(`${script} exited ${code}: ${out}`));
     });
-    void printed(/listening on (http:\/\/\S+)/).then(() => {
+    void printed(ready).then(() => {
       clearTimeout(timer);
-      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
-      resolve({ child, pid: child.pid ?? 0, url, exited, output: () => out, printed });
+      resolve({ child, pid: child.pid ?? 0, exited, output: () => out, printed });
     });
   });
 }
