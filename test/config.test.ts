@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { startTestServer } from './support/harness.js';
 import { startMain } from './support/main-process.js';
 
 /** A valid WEBHOOK_SECRET_KEY (32 bytes, base64), which production requires. */
@@ -149,4 +150,36 @@ describe('configuration', () => {
       error: expect.stringMatching(/^invalid configuration: LOG_LEVEL: /),
     });
   }, 130_000);
+});
+
+describe('production mode, what needs no setting', () => {
+  it('wallet cookies are Secure, HttpOnly, SameSite=Lax and __Host- prefixed', async (ctx) => {
+    const t = await startTestServer({
+      NODE_ENV: 'production',
+      PUBLIC_URL: 'https://wallet.example',
+      WEBHOOK_SECRET_KEY: WEBHOOK_KEY,
+      SESSION_SECRET: 's'.repeat(40),
+    }).catch((err: Error) => err);
+    if (t instanceof Error) {
+      // Production refuses the embedded database: this check needs the real PostgreSQL.
+      if (/DATABASE_URL/.test(t.message)) return ctx.skip();
+      throw t;
+    }
+    try {
+      const res = await fetch(new URL('/wallet/login', t.url));
+      expect(res.status).toBe(200);
+      const cookies = res.headers.getSetCookie();
+      expect(cookies.length).toBeGreaterThan(0);
+      for (const c of cookies) {
+        expect(c).toMatch(/^__Host-/);
+        expect(c).toMatch(/; Secure/i);
+        expect(c).toMatch(/; HttpOnly/i);
+        expect(c).toMatch(/; SameSite=Lax/i);
+        expect(c).toMatch(/; Path=\//i);
+        expect(c).not.toMatch(/; Domain=/i);
+      }
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
 });
