@@ -91,9 +91,9 @@ ${SCOPES.map(
 <div class="check"><input type="checkbox" id="require_pkce" name="require_pkce"${s.requirePkce ? html` checked` : ''}>
 <label for="require_pkce">Require PKCE (S256) on every authorization request</label></div>
 <label for="refresh_grace_seconds">Refresh grace window in seconds (0 to 300): how long a just-used refresh token may be presented again</label>
-<input id="refresh_grace_seconds" name="refresh_grace_seconds" type="number" min="0" max="300" step="1" required value="${
+<div><input id="refresh_grace_seconds" name="refresh_grace_seconds" type="number" min="0" max="300" step="1" required value="${
       Number.isNaN(s.refreshGraceSeconds) ? '' : String(s.refreshGraceSeconds ?? 0)
-    }">
+    }"></div>
 <button class="primary" type="submit">Save settings</button></form>
 <hr>
 <h2>Client secret</h2>
@@ -200,7 +200,7 @@ ${action('rotate-secret', 'Rotate signing secret')}
 <h2>Recover failed deliveries</h2>
 <form method="post" action="/dashboard/webhooks/${id}/recover">${csrfField(f.csrf)}
 <label for="since">Resend the events whose delivery failed since (UTC)</label>
-<input id="since" name="since" type="datetime-local" required>
+<div><input id="since" name="since" type="datetime-local" required></div>
 <button type="submit">Recover</button></form>
 <hr>
 <h2>Delivery log</h2>
