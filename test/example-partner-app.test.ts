@@ -7,9 +7,9 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTokenInfo } from '../generated/sdk/index.js';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../src/oauth2/tokens.js';
-import { chromiumAvailable, launchChromium } from './support/browser.js';
+import { authorizeAsUser, chromiumAvailable, launchChromium } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
-import { type MainProcess, startMain } from './support/main-process.js';
+import { type MainProcess, startListening } from './support/main-process.js';
 import { expectAccessible, saveScreenshot } from './support/page-checks.js';
 import { partnerApi } from './support/webhooks.js';
 
@@ -20,6 +20,7 @@ import { partnerApi } from './support/webhooks.js';
 
 type StoredTokens = { userId: number; accessToken: string; refreshToken: string; expiresAt: string };
 
+const PARTNER_APP = 'examples/partner-app/src/main.ts';
 const USER = { email: 'example-app@example.com', password: 'correct horse battery' };
 
 /** A port nobody listens on right now, for a server whose URL must be registered before it starts. */
@@ -38,6 +39,7 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
   let browser: Browser;
   let page: Page;
   let userId: number;
+  let appEnv: NodeJS.ProcessEnv;
   let storeDir: string;
   let storeFile: string;
 
@@ -70,18 +72,17 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     ]);
     storeDir = mkdtempSync(join(tmpdir(), 'partner-app-'));
     storeFile = join(storeDir, 'tokens.json');
-    app = await startMain(
-      {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        TIAN_URL: t.url,
-        TIAN_CLIENT_ID: partner.clientId,
-        TIAN_CLIENT_SECRET: partner.clientSecret,
-        TIAN_WEBHOOK_SECRET: endpoint.secret,
-        TOKEN_STORE_FILE: storeFile,
-      },
+    appEnv = {
+      PATH: process.env.PATH,
+      TIAN_URL: t.url,
+      TIAN_CLIENT_ID: partner.clientId,
+      TIAN_CLIENT_SECRET: partner.clientSecret,
+      TIAN_WEBHOOK_SECRET: endpoint.secret,
+    };
+    app = await startListening(
+      PARTNER_APP,
+      { ...appEnv, PORT: String(port), TOKEN_STORE_FILE: storeFile },
       60_000,
-      'examples/partner-app/src/main.ts',
     );
     expect(app.url).toBe(appUrl);
     browser = await launchChromium();
@@ -181,8 +182,7 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
       await wallet.getByLabel('Email').fill(USER.email);
       await wallet.getByLabel('Password', { exact: true }).fill(USER.password);
       await wallet.getByRole('button', { name: 'Sign in', exact: true }).click();
-      if (!new URL(wallet.url()).pathname.startsWith('/wallet/settings'))
-        await wallet.goto(`${t.url}/wallet/settings`);
+      await wallet.goto(`${t.url}/wallet/settings`);
     }
     await wallet.getByText('Example Shop').first().waitFor();
     await saveScreenshot(wallet, 'example-partner-app-wallet-before-revoke');
@@ -200,6 +200,40 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     await page.getByRole('link', { name: 'Connect your TIAN wallet' }).waitFor();
     await expectAccessible(page);
     await saveScreenshot(page, 'example-partner-app-after-revoke');
+  });
+
+  it('refreshes before the access token expires, without waiting for a 401, when the margin says so', async () => {
+    // A second instance for the same partner whose margin is the whole token lifetime: every call
+    // finds its token about to expire. The user goes through the flow with a scripted browser.
+    // Any free port: its callback differs from the registered one by the port only, which RFC 8252
+    // §7.3 allows on loopback.
+    const eager = await startListening(
+      PARTNER_APP,
+      {
+        ...appEnv,
+        PORT: '0',
+        TOKEN_STORE_FILE: '',
+        REFRESH_BEFORE_EXPIRY_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
+      },
+      60_000,
+    );
+    try {
+      const connect = await fetch(`${eager.url}/connect`, { redirect: 'manual' });
+      const cookie = (connect.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const authorize = new URL(connect.headers.get('location') ?? '');
+      const { location } = await authorizeAsUser(t, Object.fromEntries(authorize.searchParams), USER);
+      expect(`${location.origin}${location.pathname}`).toBe(`${eager.url}/callback`);
+      const callback = await fetch(location, { headers: { cookie }, redirect: 'manual' });
+      expect(callback.status).toBe(303);
+      const home = await (await fetch(eager.url, { headers: { cookie } })).text();
+      expect(home).toContain('Your TIAN wallet is connected.');
+      expect(home).toContain('50 points');
+      expect(eager.output()).toMatch(/refreshed the access token of TIAN user \d+ before it expires/);
+      expect(eager.output()).not.toMatch(/after a 401/);
+    } finally {
+      eager.child.kill('SIGTERM');
+      await eager.exited;
+    }
   });
 
   it('refuses a webhook whose signature does not verify', async () => {
