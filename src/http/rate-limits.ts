@@ -90,6 +90,7 @@ function windowOf(now: number, windowMs: number) {
 export class ExactCounter {
   /** key -> end of the window in which it used up its budget. */
   private exhaustedUntil = new Map<string, number>();
+  private nextSweep = 0;
 
   constructor(
     readonly name: string,
@@ -102,6 +103,7 @@ export class ExactCounter {
   /** Counts one event for each key; returns the seconds to wait if any key is now over its limit. */
   async hit(keys: readonly string[]): Promise<number | undefined> {
     const now = this.clock.now().getTime();
+    this.forgetEnded(now);
     const w = windowOf(now, this.windowMs);
     const counts = await this.table.add(
       this.name,
@@ -152,8 +154,15 @@ export class ExactCounter {
     const now = this.clock.now().getTime();
     const w = windowOf(now, this.windowMs);
     const keys = await this.table.exhausted(this.name, w.start, this.limit);
-    for (const [key, until] of this.exhaustedUntil) if (until <= now) this.exhaustedUntil.delete(key);
+    this.forgetEnded(now);
     for (const key of keys) this.exhaustedUntil.set(key, w.end);
+  }
+
+  /** Once per window length: forget keys whose window has ended, so memory follows the live ones. */
+  private forgetEnded(now: number): void {
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + this.windowMs;
+    for (const [key, until] of this.exhaustedUntil) if (until <= now) this.exhaustedUntil.delete(key);
   }
 }
 
@@ -257,7 +266,6 @@ export class RateLimits {
   readonly requests: SyncedCounter;
   /** Failed authentications (API keys, sessions, bearer tokens, client secrets). */
   readonly failures: ExactCounter;
-  private readonly exact: ExactCounter[] = [];
   private readonly table: CounterTable;
   private readonly timer: NodeJS.Timeout | undefined;
 
@@ -272,16 +280,20 @@ export class RateLimits {
     }
   }
 
-  /** Another exact per-minute counter on the same table (e.g. the sign-in pages' budgets). */
+  /**
+   * Another exact per-minute counter on the same table (e.g. the sign-in pages' budgets). Not synced:
+   * its callers count every event, so each learns the cluster count from its own upsert.
+   */
   counter(name: string, perMinute: number): ExactCounter {
-    const c = new ExactCounter(name, perMinute, 60_000, this.table, this.opts.clock);
-    this.exact.push(c);
-    return c;
+    return new ExactCounter(name, perMinute, 60_000, this.table, this.opts.clock);
   }
 
-  /** Adds this instance's request counts to the table and learns what the other instances exhausted. */
+  /**
+   * Adds this instance's request counts to the table and learns which addresses the other instances
+   * locked out with failures (the API's hot path checks those without a query): two statements.
+   */
   async sync(): Promise<void> {
-    await Promise.all([this.requests.flush(), ...this.exact.map((c) => c.sync())]);
+    await Promise.all([this.requests.flush(), this.failures.sync()]);
   }
 
   /** Stops the timer and adds the last counts (a failure here is not worth failing a shutdown for). */
