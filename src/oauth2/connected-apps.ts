@@ -4,7 +4,7 @@ import { revokePairs } from './tokens.js';
 
 export type ConnectedApp = { partnerId: number; name: string; scopes: string[]; connectedAt: Date };
 
-/** The apps holding a usable token of this user (for wallet settings). */
+/** The apps holding a usable token of this user (the wallet's Connected apps page). */
 export async function listConnectedApps(sql: Sql, userId: number, now: Date): Promise<ConnectedApp[]> {
   const rows = await sql.query<{
     partner_id: number;

@@ -124,7 +124,7 @@ export class SubscriptionsService {
     });
   }
 
-  /** Every subscription of the user, with every partner (wallet settings). */
+  /** Every subscription of the user, with every partner (the wallet's Subscriptions page). */
   listForWallet(userId: number): Promise<WalletSubscription[]> {
     return listUserSubscriptions(this.db, userId);
   }

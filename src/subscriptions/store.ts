@@ -191,7 +191,7 @@ export async function listSubscriptions(
   return rows.map(fromRow);
 }
 
-/** Every subscription of the user with the partner's name (wallet settings): running ones first, newest first. */
+/** Every subscription of the user with the partner's name (the wallet's Subscriptions page): running ones first, newest first. */
 export async function listUserSubscriptions(
   sql: Sql,
   userId: number,
