@@ -107,6 +107,46 @@ export async function getDelivery(
   };
 }
 
+/** The latest attempt of a delivery, as the dashboard's delivery log shows it. */
+export type LastAttempt = {
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  /** The start of the receiver's response body. */
+  responseSnippet: string | null;
+};
+
+/** The latest attempt of each of these deliveries of the partner (none yet: absent). One query. */
+export async function lastAttempts(
+  tx: Sql,
+  partnerId: number,
+  deliveryIds: readonly string[],
+  snippetChars = 200,
+): Promise<Map<string, LastAttempt>> {
+  if (deliveryIds.length === 0) return new Map();
+  const rows = await tx.query<{
+    public_id: string;
+    status_code: number | null;
+    latency_ms: number;
+    error: string | null;
+    snippet: string | null;
+  }>(
+    `select d.public_id, a.status_code, a.latency_ms, a.error, left(a.response_body, $3) as snippet
+     from webhook_deliveries d
+     join webhook_endpoints e on e.id = d.endpoint_id and e.partner_id = $1 and e.deleted_at is null
+     join lateral (select status_code, latency_ms, error, response_body from webhook_attempts
+                   where delivery_id = d.id order by id desc limit 1) a on true
+     where d.public_id = any($2::text[])`,
+    [partnerId, deliveryIds, snippetChars],
+  );
+  return new Map(
+    rows.map((r) => [
+      r.public_id,
+      { statusCode: r.status_code, latencyMs: r.latency_ms, error: r.error, responseSnippet: r.snippet },
+    ]),
+  );
+}
+
 /** A new delivery of the same event (same `webhook-id`) to the same endpoint, due now. */
 export async function resendDelivery(
   tx: Sql,

@@ -93,6 +93,11 @@ export class WebhookService {
     return this.db.transaction((tx) => log.listDeliveries(tx, partnerId, q));
   }
 
+  /** The latest attempt (status, latency, start of the response) of each of these deliveries. */
+  lastAttempts(partnerId: number, deliveryIds: readonly string[]): Promise<Map<string, log.LastAttempt>> {
+    return this.db.transaction((tx) => log.lastAttempts(tx, partnerId, deliveryIds));
+  }
+
   getDelivery(partnerId: number, deliveryId: string): Promise<Schemas['WebhookDeliveryDetail']> {
     return this.db.transaction((tx) => log.getDelivery(tx, partnerId, deliveryId));
   }

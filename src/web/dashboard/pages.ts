@@ -1,6 +1,7 @@
 import type { components } from '../../../generated/types.js';
 import { SCOPE_DESCRIPTIONS } from '../../oauth2/scopes.js';
 import { type NewPartner, SCOPES } from '../../partners/partners.js';
+import type { LastAttempt } from '../../webhooks/delivery-log.js';
 import { html, type SafeHtml } from '../shared/html.js';
 import { csrfField, layout } from '../shared/layout.js';
 import type { Flash } from './flash.js';
@@ -164,7 +165,7 @@ const when = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+
 export function endpointPage(
   f: Frame,
   e: Schemas['WebhookEndpoint'],
-  deliveries: Schemas['WebhookDeliveryList'],
+  deliveries: Schemas['WebhookDeliveryList'] & { last: Map<string, LastAttempt> },
   choices: EventChoice[],
   draft: Partial<EndpointForm> | undefined,
 ): SafeHtml {
@@ -204,7 +205,7 @@ ${action('rotate-secret', 'Rotate signing secret')}
 <button type="submit">Recover</button></form>
 <hr>
 <h2>Delivery log</h2>
-${deliveryTable(f, deliveries.data)}
+${deliveryTable(f, deliveries.data, deliveries.last)}
 ${
   deliveries.nextCursor
     ? html`<p><a href="/dashboard/webhooks/${id}?cursor=${encodeURIComponent(deliveries.nextCursor)}">Older deliveries</a></p>`
@@ -217,16 +218,27 @@ ${action('delete', 'Delete endpoint')}`,
   );
 }
 
-function deliveryTable(f: Frame, rows: Schemas['WebhookDelivery'][]): SafeHtml {
+function deliveryTable(
+  f: Frame,
+  rows: Schemas['WebhookDelivery'][],
+  last: Map<string, LastAttempt>,
+): SafeHtml {
   if (rows.length === 0) return html`<p>No deliveries yet. Send a test event to see one here.</p>`;
   return html`<table><caption class="muted">Newest first</caption>
-<thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col">Last response</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
+<thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col">Last response</th><th scope="col" class="num">Latency</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
 ${rows.map(
   (d) => html`<tr><td><a href="/dashboard/deliveries/${d.deliveryId}">${when(d.createdAt)}</a></td>
 <td><code>${d.eventType}</code></td><td>${d.status}</td><td class="num">${d.attempts}</td>
-<td>${d.lastStatusCode ?? ''}${d.lastError ? html` <span class="muted">${d.lastError.slice(0, 120)}</span>` : ''}</td>
+${lastResponse(d, last.get(d.deliveryId))}
 <td><form method="post" action="/dashboard/deliveries/${d.deliveryId}/resend" class="inline">${csrfField(f.csrf)}<button type="submit" aria-label="Resend ${d.eventType} from ${when(d.createdAt)}">Resend</button></form></td></tr>`,
 )}</tbody></table>`;
+}
+
+function lastResponse(d: Schemas['WebhookDelivery'], a: LastAttempt | undefined): SafeHtml {
+  if (!a) return html`<td class="muted">${d.lastError ?? 'not attempted yet'}</td><td class="num"></td>`;
+  return html`<td>${a.statusCode ?? 'no response'}${a.error ? html` <span class="muted">${a.error.slice(0, 120)}</span>` : ''}${
+    a.responseSnippet ? html`<br><code>${a.responseSnippet.slice(0, 120)}</code>` : ''
+  }</td><td class="num">${a.latencyMs} ms</td>`;
 }
 
 export function deliveryPage(f: Frame, d: Schemas['WebhookDeliveryDetail']): SafeHtml {

@@ -298,7 +298,11 @@ export function dashboardPages(s: Services): express.Router {
       endpointId: id,
       cursor,
     });
-    sendPage(res, status, endpointPage(frame, endpoint, deliveries, choices, draft));
+    const last = await s.webhooks.lastAttempts(
+      session.partnerId,
+      deliveries.data.map((d) => d.deliveryId),
+    );
+    sendPage(res, status, endpointPage(frame, endpoint, { ...deliveries, last }, choices, draft));
   }
 
   router.get(
