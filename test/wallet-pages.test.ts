@@ -267,6 +267,8 @@ describe.skipIf(!chromiumAvailable())('the signed-in wallet in a real browser (C
     expect(res?.status()).toBe(400);
     await page.getByText('The link does not name one of your transactions.').waitFor();
     await check(page, 'transactions-bad-cursor');
+    await page.getByRole('link', { name: 'Your latest transactions' }).click();
+    await page.getByRole('heading', { name: 'Transaction history', level: 1 }).waitFor();
     await context.close();
   });
 

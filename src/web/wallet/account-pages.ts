@@ -83,6 +83,15 @@ ${opts.latest.older ? html`<p><a href="/wallet/transactions">All transactions</a
   );
 }
 
+/** A link that names none of the user's transactions: the history's frame, the reason, a way back. */
+export function badHistoryLinkPage(viewer: Viewer, message: string): SafeHtml {
+  return walletLayout(
+    '/wallet/transactions',
+    viewer,
+    html`<p class="error" role="alert">${message}</p><p><a href="/wallet/transactions">Your latest transactions</a></p>`,
+  );
+}
+
 export function transactionsPage(viewer: Viewer, page: WalletTransactionPage): SafeHtml {
   const links = [
     page.newer

@@ -1,10 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../../container.js';
+import { Problem } from '../../errors/index.js';
 import { BadFormError, bigIdField, field, idField, isText } from '../shared/form.js';
 import { sendPage } from '../shared/html.js';
 import type { WalletSession, WalletSessions } from '../shared/sessions.js';
 import {
   appsPage,
+  badHistoryLinkPage,
   balancePage,
   notificationsPage,
   subscriptionsPage,
@@ -73,12 +75,19 @@ export function accountPages(s: Services, sessions: WalletSessions): express.Rou
   router.get(
     '/wallet/transactions',
     signedIn(async (req, res, session) => {
-      const page = await s.points.walletTransactions(session.userId, {
-        before: cursorParam(req, 'before'),
-        after: cursorParam(req, 'after'),
-        limit: HISTORY_PAGE_SIZE,
-      });
-      sendPage(res, 200, transactionsPage(viewer(session), page));
+      try {
+        const page = await s.points.walletTransactions(session.userId, {
+          before: cursorParam(req, 'before'),
+          after: cursorParam(req, 'after'),
+          limit: HISTORY_PAGE_SIZE,
+        });
+        sendPage(res, 200, transactionsPage(viewer(session), page));
+      } catch (err) {
+        // A hand-edited or stale link: a 400 page that keeps the navigation, never a 500.
+        const bad = err instanceof BadFormError || (err instanceof Problem && err.status === 400);
+        if (!bad) throw err;
+        sendPage(res, 400, badHistoryLinkPage(viewer(session), (err as Error).message));
+      }
     }),
   );
 
