@@ -15,7 +15,7 @@ import { CsrfError } from '../shared/csrf.js';
 import { assertText, BadFormError, field } from '../shared/form.js';
 import { sendPage } from '../shared/html.js';
 import { signInLimiter } from '../shared/sign-in-limit.js';
-import { FlashMessages } from './flash.js';
+import { type Flash, FlashMessages } from './flash.js';
 import {
   type EndpointForm,
   endpointForm,
@@ -105,12 +105,7 @@ export function dashboardPages(s: Services): express.Router {
       }),
     );
 
-  const done = (
-    res: Response,
-    session: PartnerSession,
-    to: string,
-    f: Parameters<FlashMessages['set']>[2],
-  ) => {
+  const done = (res: Response, session: PartnerSession, to: string, f: Flash) => {
     flash.set(res, session.idHash, f);
     res.redirect(303, to);
   };
@@ -319,11 +314,7 @@ export function dashboardPages(s: Services): express.Router {
    */
   const endpointAction = (
     path: string,
-    run: (
-      req: Request,
-      id: string,
-      session: PartnerSession,
-    ) => Promise<Parameters<FlashMessages['set']>[2] | 'deleted'>,
+    run: (req: Request, id: string, session: PartnerSession) => Promise<Flash | 'deleted'>,
   ) =>
     post(`/dashboard/webhooks/:endpointId${path}`, async (req, res, session) => {
       const id = endpointId(req);
