@@ -458,7 +458,9 @@ describe.runIf(run)('partner dashboard: webhooks', () => {
       await receiver.waitFor(1);
       await page.reload();
       const row = page.getByRole('row').filter({ hasText: 'test.ping' });
-      await expect(row.textContent()).resolves.toMatch(/succeeded\s*1\s*200\s*thanks from the receiver\s*\d+ ms/);
+      await expect(row.textContent()).resolves.toMatch(
+        /succeeded\s*1\s*200\s*thanks from the receiver\s*\d+ ms/,
+      );
       await check(page, 'dashboard-endpoint-delivery-log');
 
       await row.getByRole('link').click();
