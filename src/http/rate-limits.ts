@@ -173,11 +173,10 @@ export class ExactCounter {
  * it since their last sync.
  */
 export class SyncedCounter {
-  /** rowId -> the window's counts as this instance knows them. */
-  private windows = new Map<
-    string,
-    { key: string; start: number; end: number; shared: number; pending: number }
-  >();
+  /** key -> its current window's counts as this instance knows them (no string built per request). */
+  private windows = new Map<string, CountWindow>();
+  /** Windows replaced by a newer one before their counts were flushed. */
+  private retired: CountWindow[] = [];
   private flushing: Promise<void> | undefined;
 
   constructor(
@@ -191,14 +190,14 @@ export class SyncedCounter {
   /** Counts one event for each key (no I/O); returns the seconds to wait if any key is now over its limit. */
   hit(keys: readonly string[]): number | undefined {
     const now = this.clock.now().getTime();
-    const start = Math.floor(now / this.windowMs) * this.windowMs;
+    const start = now - (now % this.windowMs);
     let wait: number | undefined;
     for (const key of keys) {
-      const id = rowId(start, key);
-      let w = this.windows.get(id);
-      if (!w) {
+      let w = this.windows.get(key);
+      if (w?.start !== start) {
+        if (w && w.pending > 0) this.retired.push(w);
         w = { key, start, end: start + this.windowMs, shared: 0, pending: 0 };
-        this.windows.set(id, w);
+        this.windows.set(key, w);
       }
       w.pending++;
       if (w.shared + w.pending > this.limit) wait = Math.max(wait ?? 0, secondsUntil(w.end, now));
@@ -219,30 +218,34 @@ export class SyncedCounter {
 
   private async flushOnce(): Promise<void> {
     const now = this.clock.now().getTime();
-    const batch: { w: { shared: number; pending: number }; row: CountRow }[] = [];
-    for (const [id, w] of this.windows) {
-      if (w.pending > 0) {
-        batch.push({ w, row: { windowStart: w.start, key: w.key, expiresAt: w.end, n: w.pending } });
-      } else if (w.end <= now) {
-        this.windows.delete(id);
-      }
+    const batch: { w: CountWindow; n: number }[] = this.retired.map((w) => ({ w, n: w.pending }));
+    this.retired = [];
+    for (const [key, w] of this.windows) {
+      if (w.pending > 0) batch.push({ w, n: w.pending });
+      else if (w.end <= now) this.windows.delete(key);
     }
     if (batch.length === 0) return;
     // Taken out before the await: hits counted meanwhile stay pending for the next flush.
-    for (const b of batch) b.w.pending -= b.row.n;
+    for (const b of batch) b.w.pending -= b.n;
     let counts: Map<string, number>;
     try {
       counts = await this.table.add(
         this.name,
-        batch.map((b) => b.row),
+        batch.map(({ w, n }) => ({ windowStart: w.start, key: w.key, expiresAt: w.end, n })),
       );
     } catch (err) {
-      for (const b of batch) b.w.pending += b.row.n;
+      for (const b of batch) {
+        b.w.pending += b.n;
+        // A retired window no longer in the map keeps its counts for the next flush.
+        if (this.windows.get(b.w.key) !== b.w) this.retired.push(b.w);
+      }
       throw err;
     }
-    for (const b of batch) b.w.shared = counts.get(rowId(b.row.windowStart, b.row.key)) ?? b.w.shared;
+    for (const { w } of batch) w.shared = counts.get(rowId(w.start, w.key)) ?? w.shared;
   }
 }
+
+type CountWindow = { key: string; start: number; end: number; shared: number; pending: number };
 
 /** The client address as a limiter key; IPv6 addresses count per /56, as express-rate-limit does. */
 export const addressKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ?? '')}`;
