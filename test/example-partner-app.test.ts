@@ -111,6 +111,8 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     await page.getByLabel('Email').fill(USER.email);
     await page.getByLabel('Password', { exact: true }).fill(USER.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
+    await saveScreenshot(page, 'example-partner-app-consent');
     await page.getByRole('button', { name: 'Allow', exact: true }).click();
 
     await page.getByText('Your TIAN wallet is connected.').waitFor();
@@ -186,7 +188,7 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     }
     await wallet.getByText('Example Shop').first().waitFor();
     await saveScreenshot(wallet, 'example-partner-app-wallet-before-revoke');
-    await wallet.getByRole('button', { name: /disconnect|revoke/i }).click();
+    await wallet.getByRole('button', { name: /(revoke|disconnect).*Example Shop/i }).click();
     await wallet.waitForLoadState();
     await saveScreenshot(wallet, 'example-partner-app-wallet-after-revoke');
 
