@@ -9,7 +9,7 @@ import { html, type SafeHtml } from '../shared/html.js';
 import { csrfField, layout } from '../shared/layout.js';
 
 /** The signed-in wallet's pages, in the order the navigation lists them. */
-export const WALLET_PAGES = [
+const WALLET_PAGES = [
   { path: '/wallet', label: 'Balance' },
   { path: '/wallet/transactions', label: 'Transaction history' },
   { path: '/wallet/apps', label: 'Connected apps' },
@@ -17,7 +17,7 @@ export const WALLET_PAGES = [
   { path: '/wallet/notifications', label: 'Notifications' },
 ] as const;
 
-export type WalletPath = (typeof WALLET_PAGES)[number]['path'];
+type WalletPath = (typeof WALLET_PAGES)[number]['path'];
 
 /** Who is signed in, for the frame of every page (and the sign-out form's CSRF token). */
 export type Viewer = { csrf: string; userLabel: string };

@@ -15,7 +15,7 @@ import {
 } from './account-pages.js';
 
 /** Transactions per page of the history; the balance page shows the latest few. */
-export const HISTORY_PAGE_SIZE = 20;
+const HISTORY_PAGE_SIZE = 20;
 const LATEST_ON_BALANCE = 5;
 /** The subscriptionId pattern of openapi.yaml. */
 const SUBSCRIPTION_ID = /^sub_[0-9A-Za-z]{10,40}$/;
