@@ -39,6 +39,8 @@ export class Database implements Sql {
     readonly orm: MikroORM,
     readonly kind: 'postgres' | 'embedded',
     private readonly embedded: EmbeddedPostgres | undefined,
+    /** The ORM's own pg pool: single statements go straight to it (no Kysely, no ORM per call). */
+    private readonly pool: pg.Pool,
   ) {}
 
   static async open(opts: DatabaseOptions): Promise<Database> {
@@ -66,7 +68,9 @@ export class Database implements Sql {
         allowGlobalContext: false,
         discovery: { checkDuplicateTableNames: true },
       });
-      return new Database(orm, embedded ? 'embedded' : 'postgres', embedded);
+      const connection = orm.em.getConnection() as unknown as { getNativeClient(): Promise<pg.Pool> };
+      const pool = await connection.getNativeClient();
+      return new Database(orm, embedded ? 'embedded' : 'postgres', embedded, pool);
     } catch (err) {
       await embedded?.stop();
       throw err;
@@ -109,8 +113,15 @@ export class Database implements Sql {
     return pending.map((m) => m.name);
   }
 
+  /**
+   * One autocommit statement on a pooled connection: the hot path (bearer auth, balance, a whole
+   * deduct) is one of these. pg's pool.query sends it as an unnamed statement with bind parameters
+   * (no prepared statements: PgBouncer and the shared embedded session) and releases, or on a
+   * connection error discards, the connection.
+   */
   async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return run<T>(this.orm.em.getConnection().getClient(), sql, params);
+    const res = await this.pool.query(sql, params as unknown[]);
+    return res.rows as T[];
   }
 
   /** Runs `fn` in one transaction; every statement in it goes through the same connection. */

@@ -34,21 +34,10 @@ export async function idempotent<T>(
     scope.partnerId,
     scope.key,
   ]);
-  if (!claim?.claimed) {
-    throw new Conflict(
-      'idempotency_key_in_flight',
-      'A request with this idempotency key is still in progress; retry shortly.',
-    );
-  }
-  const requestHash = hashParams(operation, params);
+  if (!claim?.claimed) throw keyInFlight();
+  const requestHash = paramsHash(operation, params);
   if (claim.prior_operation !== null) {
-    if (claim.prior_operation !== operation || claim.prior_hash !== requestHash) {
-      throw new Unprocessable(
-        'idempotency_key_reused',
-        'This idempotency key was already used with different parameters.',
-        'idempotencyKey',
-      );
-    }
+    if (claim.prior_operation !== operation || claim.prior_hash !== requestHash) throw keyReused();
     return { body: claim.prior_body as T, replayed: true };
   }
   const body = await work();
@@ -59,6 +48,21 @@ export async function idempotent<T>(
   );
   return { body, replayed: false };
 }
+
+/** 409: the key's first request is still running (its transaction holds the key's lock). */
+export const keyInFlight = () =>
+  new Conflict(
+    'idempotency_key_in_flight',
+    'A request with this idempotency key is still in progress; retry shortly.',
+  );
+
+/** 422: the key was stored for another operation or other parameters. */
+export const keyReused = () =>
+  new Unprocessable(
+    'idempotency_key_reused',
+    'This idempotency key was already used with different parameters.',
+    'idempotencyKey',
+  );
 
 /**
  * Replaces the stored first response of a key (a field decided only after the commit, such as
@@ -75,7 +79,8 @@ export async function rememberResponse(
   );
 }
 
-function hashParams(operation: string, params: Record<string, unknown>): string {
+/** What a key's stored request is compared by: the operation and its parameters, canonically hashed. */
+export function paramsHash(operation: string, params: Record<string, unknown>): string {
   const canonical = JSON.stringify([
     operation,
     Object.keys(params)

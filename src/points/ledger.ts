@@ -128,3 +128,79 @@ export async function currentBalance(tx: Sql, userId: number): Promise<number> {
   const [row] = await tx.query<{ balance: number }>('select balance from users where id = $1', [userId]);
   return row?.balance ?? 0;
 }
+
+/** What one deduct statement did (see the points_deduct migration). */
+export type DeductOutcome =
+  | { kind: 'in_flight' }
+  | { kind: 'reused' }
+  | { kind: 'replayed'; body: unknown }
+  | { kind: 'insufficient'; balance: number }
+  | { kind: 'done'; publicId: string; balanceAfter: number; pending: string[] };
+
+/**
+ * A whole deduct in ONE statement and one round trip (autocommit: no BEGIN/COMMIT): the
+ * idempotency key's try-lock and lookup, the conditional update with its ledger row, the webhook
+ * event with its deliveries and jobs when an endpoint of the partner is subscribed to it, and the
+ * key's stored response. The event body is `eventHead + newBalance + eventTail`.
+ */
+export async function deductOnce(
+  sql: Sql,
+  input: {
+    userId: number;
+    partnerId: number;
+    amount: number;
+    description: string | null;
+    now: Date;
+    publicId: string;
+    idempotency: { key: string; lock: string; hash: string } | undefined;
+    event: { type: string; publicId: string; head: string; tail: string; holdbackMs: number };
+    job: { task: string; keyPrefix: string };
+  },
+): Promise<DeductOutcome> {
+  const [row] = await sql.query<{
+    outcome: DeductOutcome['kind'];
+    balance: number | null;
+    public_id: string | null;
+    prior_body: unknown;
+    pending: string[] | null;
+  }>(DEDUCT_SQL, [
+    input.userId,
+    input.partnerId,
+    input.amount,
+    input.description,
+    input.now,
+    input.publicId,
+    input.idempotency?.key ?? null,
+    input.idempotency?.lock ?? null,
+    input.idempotency?.hash ?? null,
+    input.event.type,
+    input.event.publicId,
+    input.event.head,
+    input.event.tail,
+    Math.max(0, Math.round(input.event.holdbackMs)),
+    input.job.task,
+    input.job.keyPrefix,
+  ]);
+  switch (row?.outcome) {
+    case 'in_flight':
+    case 'reused':
+      return { kind: row.outcome };
+    case 'replayed':
+      return { kind: 'replayed', body: row.prior_body };
+    case 'insufficient':
+      return { kind: 'insufficient', balance: row.balance ?? 0 };
+    case 'done':
+      return {
+        kind: 'done',
+        publicId: row.public_id as string,
+        balanceAfter: row.balance as number,
+        pending: (row.pending ?? []).map(String),
+      };
+    default:
+      throw new Error(`points_deduct answered ${JSON.stringify(row?.outcome)}`);
+  }
+}
+
+const DEDUCT_SQL = `select outcome, balance, public_id, prior_body, pending from points_deduct(
+  $1::bigint, $2::integer, $3::integer, $4::text, $5::timestamptz, $6::text, $7::text, $8::bigint, $9::text,
+  $10::text, $11::text, $12::text, $13::text, $14::integer, $15::text, $16::text)`;

@@ -2,10 +2,18 @@ import type { components } from '../../generated/types.js';
 import type { Database } from '../db/database.js';
 import { BadRequest, InsufficientPoints, NotFound, Unprocessable } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
-import { decodeCursor, encodeCursor } from '../lib/ids.js';
+import { decodeCursor, encodeCursor, newId } from '../lib/ids.js';
 import type { WebhookDelivery } from '../webhooks/delivery.js';
-import { recordEvent } from '../webhooks/outbox.js';
-import { idempotent, rememberResponse, type Stored } from './idempotency.js';
+import { DELIVERY_TASK, deliveryJobKey, recordEvent } from '../webhooks/outbox.js';
+import {
+  advisoryKey,
+  idempotent,
+  keyInFlight,
+  keyReused,
+  paramsHash,
+  rememberResponse,
+  type Stored,
+} from './idempotency.js';
 import * as ledger from './ledger.js';
 
 type Schemas = components['schemas'];
@@ -46,60 +54,69 @@ export class PointsService {
   }
 
   /**
-   * One conditional UPDATE (balance >= amount) and the ledger row in the same statement, never a
-   * read-modify-write, so concurrent deducts can never take the balance below zero.
+   * A deduct is ONE statement (ledger.deductOnce, the points_deduct function): the idempotency
+   * key's try-lock and lookup, one conditional UPDATE (balance >= amount, never a read-modify-write,
+   * so concurrent deducts can never take the balance below zero) with its ledger row, the webhook
+   * event and jobs when the partner listens for it, and the stored response, committed together.
    */
   async deduct(
     actor: Actor,
     input: { amount: number; description?: string | undefined; idempotencyKey?: string | undefined },
   ): Promise<{ body: Schemas['DeductResponse']; replayed: boolean }> {
-    let pending: string[] = [];
-    const stored = await this.db.transaction((tx) =>
-      idempotent(
-        tx,
-        { ...actor, key: input.idempotencyKey },
-        'deduct',
-        { amount: input.amount, description: input.description },
-        async () => {
-          const now = this.clock.now();
-          const posted = await ledger.debit(tx, {
-            userId: actor.userId,
-            partnerId: actor.partnerId,
-            amount: input.amount,
-            type: 'deduct',
-            description: input.description ?? null,
-            now,
-          });
-          if (!posted)
-            throw new InsufficientPoints(await ledger.currentBalance(tx, actor.userId), input.amount);
-          const recorded = await recordEvent(
-            tx,
-            actor.partnerId,
-            'points.deducted',
-            {
-              event: 'points.deducted',
-              timestamp: now.toISOString(),
-              transactionId: posted.publicId,
-              userId: actor.userId,
-              amount: input.amount,
-              newBalance: posted.balanceAfter,
-              description: input.description ?? null,
-            } satisfies Schemas['PointsDeductedEvent'],
-            { holdbackMs: this.webhooks.holdbackMs },
-          );
-          pending = recorded.pending;
-          return {
-            success: true,
-            creditsDeducted: input.amount,
-            newBalance: posted.balanceAfter,
-            transactionId: posted.publicId,
-            // Decided after the commit, by the first delivery attempt (see withFirstAttempt).
-            webhookDelivered: false,
-          } satisfies Schemas['DeductResponse'];
-        },
-      ),
-    );
-    return this.withFirstAttempt(actor, input.idempotencyKey, stored, pending);
+    const now = this.clock.now();
+    const key = input.idempotencyKey;
+    const description = input.description ?? null;
+    const publicId = newId('txn', now.getTime());
+    // The event body as JSON.stringify writes it, split around the balance only the statement knows.
+    const head = JSON.stringify({
+      event: 'points.deducted',
+      timestamp: now.toISOString(),
+      transactionId: publicId,
+      userId: actor.userId,
+      amount: input.amount,
+    } satisfies Omit<Schemas['PointsDeductedEvent'], 'newBalance' | 'description'>);
+    const outcome = await ledger.deductOnce(this.db, {
+      ...actor,
+      amount: input.amount,
+      description,
+      now,
+      publicId,
+      idempotency:
+        key === undefined
+          ? undefined
+          : {
+              key,
+              lock: advisoryKey({ ...actor, key }),
+              hash: paramsHash('deduct', { amount: input.amount, description: input.description }),
+            },
+      event: {
+        type: 'points.deducted',
+        publicId: newId('evt', now.getTime()),
+        head: `${head.slice(0, -1)},"newBalance":`,
+        tail: `,"description":${JSON.stringify(description)}}`,
+        holdbackMs: this.webhooks.holdbackMs,
+      },
+      job: { task: DELIVERY_TASK, keyPrefix: deliveryJobKey('') },
+    });
+    switch (outcome.kind) {
+      case 'in_flight':
+        throw keyInFlight();
+      case 'reused':
+        throw keyReused();
+      case 'replayed':
+        return { body: outcome.body as Schemas['DeductResponse'], replayed: true };
+      case 'insufficient':
+        throw new InsufficientPoints(outcome.balance, input.amount);
+    }
+    const body: Schemas['DeductResponse'] = {
+      success: true,
+      creditsDeducted: input.amount,
+      newBalance: outcome.balanceAfter,
+      transactionId: outcome.publicId,
+      // Decided after the commit, by the first delivery attempt (see withFirstAttempt).
+      webhookDelivered: false,
+    };
+    return this.withFirstAttempt(actor, key, { body, replayed: false }, outcome.pending);
   }
 
   /**

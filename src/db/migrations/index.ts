@@ -5,6 +5,7 @@ import { Migration20261123000004_webhooks } from './Migration20261123000004_webh
 import { Migration20261123000005_subscriptions } from './Migration20261123000005_subscriptions.js';
 import { Migration20261123000006_expiry_notices } from './Migration20261123000006_expiry_notices.js';
 import { Migration20261123000007_idempotency_claim } from './Migration20261123000007_idempotency_claim.js';
+import { Migration20261124000008_deduct_statement } from './Migration20261124000008_deduct_statement.js';
 import { Migration20261124000009_partner_accounts } from './Migration20261124000009_partner_accounts.js';
 import { Migration20261124000010_rate_limits } from './Migration20261124000010_rate_limits.js';
 
@@ -17,6 +18,7 @@ export const migrationsList = [
   { name: 'Migration20261123000005_subscriptions', class: Migration20261123000005_subscriptions },
   { name: 'Migration20261123000006_expiry_notices', class: Migration20261123000006_expiry_notices },
   { name: 'Migration20261123000007_idempotency_claim', class: Migration20261123000007_idempotency_claim },
+  { name: 'Migration20261124000008_deduct_statement', class: Migration20261124000008_deduct_statement },
   { name: 'Migration20261124000009_partner_accounts', class: Migration20261124000009_partner_accounts },
   { name: 'Migration20261124000010_rate_limits', class: Migration20261124000010_rate_limits },
 ];

@@ -1,0 +1,114 @@
+import { Migration } from '@mikro-orm/migrations';
+
+/**
+ * points_deduct: a whole deduct in one round trip (one autocommit statement, so no BEGIN/COMMIT
+ * either), doing in order what the transaction of separate statements did:
+ *
+ * 1. With an idempotency key: the key's transaction-scoped advisory try-lock (false: `in_flight`,
+ *    answered 409, nothing waits), then the lookup of the key's stored response: same operation and
+ *    parameter hash is `replayed` with the stored body, anything else is `reused` (422). Each query
+ *    of a VOLATILE plpgsql function takes a fresh snapshot, so the lookup, which runs after the lock
+ *    is held, sees what the key's previous holder committed (see idempotency_claim).
+ * 2. The conditional update of the balance (`balance >= amount`, never a read-modify-write) and the
+ *    ledger row together; when the balance does not cover it: `insufficient` with the balance now,
+ *    nothing written.
+ * 3. Only when the partner has an endpoint whose event filter has the type: the webhook event (its
+ *    body is `event_head || new balance || event_tail`, text the caller built with JSON.stringify,
+ *    so it is signed and sent byte for byte as before), one delivery per such endpoint (`failed`
+ *    at once for a disabled one) and a graphile-worker job per pending delivery: the committed rows
+ *    are the promise to deliver.
+ * 4. The key's stored response, the same object the API answers.
+ *
+ * Returns one row: outcome, balance (after the deduct; the current one when insufficient), the
+ * ledger row's public id, the stored body of a replay, and the pending deliveries' ids.
+ */
+export class Migration20261124000008_deduct_statement extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`
+      create function points_deduct(
+        for_user bigint, for_partner integer, amount integer, description text, at timestamptz,
+        txn_public_id text,
+        idem_key text, idem_lock bigint, idem_hash text,
+        event_type text, event_public_id text, event_head text, event_tail text, holdback_ms integer,
+        job_task text, job_key_prefix text
+      )
+      returns table (outcome text, balance integer, public_id text, prior_body jsonb, pending bigint[])
+      language plpgsql volatile as $$
+      declare
+        prior record;
+        posted record;
+        ev record;
+        pending_ids bigint[] := '{}';
+        body text;
+      begin
+        if idem_key is not null then
+          if not pg_try_advisory_xact_lock(idem_lock) then
+            return query select 'in_flight'::text, null::integer, null::text, null::jsonb, null::bigint[];
+            return;
+          end if;
+          select k.operation, k.request_hash, k.response_body into prior from idempotency_keys k
+            where k.user_id = for_user and k.partner_id = for_partner and k.key = idem_key;
+          if found then
+            if prior.operation = 'deduct' and prior.request_hash = idem_hash then
+              return query select 'replayed'::text, null::integer, null::text, prior.response_body, null::bigint[];
+            else
+              return query select 'reused'::text, null::integer, null::text, null::jsonb, null::bigint[];
+            end if;
+            return;
+          end if;
+        end if;
+
+        with upd as (
+          update users u set balance = u.balance - amount where u.id = for_user and u.balance >= amount
+          returning u.id, u.balance
+        )
+        insert into ledger_entries (public_id, user_id, partner_id, type, amount, balance_after, description, created_at)
+        select txn_public_id, upd.id, for_partner, 'deduct', -amount, upd.balance, description, at from upd
+        returning ledger_entries.balance_after into posted;
+        if not found then
+          return query select 'insufficient'::text,
+            coalesce((select u.balance from users u where u.id = for_user), 0), null::text, null::jsonb, null::bigint[];
+          return;
+        end if;
+
+        if exists (select 1 from webhook_endpoints e
+                   where e.partner_id = for_partner and e.deleted_at is null and event_type = any(e.events)) then
+          body := event_head || posted.balance_after::text || event_tail;
+          insert into webhook_events (public_id, partner_id, type, payload, body, created_at)
+            values (event_public_id, for_partner, event_type, body::jsonb, body, at)
+            returning webhook_events.id, webhook_events.created_at into ev;
+          with d as (
+            insert into webhook_deliveries (public_id, event_id, endpoint_id, status, next_attempt_at, last_error, created_at)
+            select 'wd_' || substr(md5(random()::text || e.id::text || clock_timestamp()::text), 1, 26), ev.id, e.id,
+                   case when e.enabled then 'pending' else 'failed' end,
+                   case when e.enabled then ev.created_at + holdback_ms * interval '1 millisecond' end,
+                   case when e.enabled then null else 'endpoint disabled: nothing was sent' end,
+                   ev.created_at
+            from webhook_endpoints e
+            where e.partner_id = for_partner and e.deleted_at is null and event_type = any(e.events)
+            returning webhook_deliveries.id, webhook_deliveries.status
+          )
+          select coalesce(array_agg(d.id order by d.id), '{}') into pending_ids from d where d.status = 'pending';
+          perform graphile_worker.add_job(job_task, json_build_object('deliveryId', p.id::text),
+                    max_attempts => 5, job_key => job_key_prefix || p.id::text,
+                    run_at => now() + holdback_ms * interval '1 millisecond')
+            from unnest(pending_ids) as p(id);
+        end if;
+
+        if idem_key is not null then
+          insert into idempotency_keys (user_id, partner_id, key, operation, request_hash, response_status, response_body)
+          values (for_user, for_partner, idem_key, 'deduct', idem_hash, 200, jsonb_build_object(
+            'success', true, 'creditsDeducted', amount, 'newBalance', posted.balance_after,
+            'transactionId', txn_public_id, 'webhookDelivered', false));
+        end if;
+
+        return query select 'done'::text, posted.balance_after, txn_public_id, null::jsonb, pending_ids;
+      end $$`);
+  }
+
+  override async down(): Promise<void> {
+    this.addSql(
+      'drop function points_deduct(bigint, integer, integer, text, timestamptz, text, text, bigint, text, text, text, text, text, integer, text, text)',
+    );
+  }
+}
