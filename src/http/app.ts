@@ -9,6 +9,7 @@ import { inputGuard } from './input-guard.js';
 import type { Handlers, OperationId, Reply } from './operations.js';
 import { requestLog } from './request-log.js';
 import { listOperations, loadSpec } from './spec.js';
+import { forOperation } from './validator.js';
 
 export type AppOptions = {
   services: Services;
@@ -43,7 +44,12 @@ export function createApp({
   ];
   // Server-rendered pages (wallet) come first; they parse their own forms.
   app.use(['/wallet', '/dashboard'], ...parsers, pageBodyErrors);
-  for (const router of pages) app.use(router);
+  // No page lives under /api/: API requests skip walking every page route (one lookup per request).
+  const pageRoutes = express.Router();
+  for (const router of pages) pageRoutes.use(router);
+  app.use((req: Request, res: Response, next: NextFunction) =>
+    req.path.startsWith('/api/') ? next() : pageRoutes(req, res, next),
+  );
 
   const validator = OpenApiValidator.middleware({
     apiSpec: spec,
@@ -75,7 +81,7 @@ export function createApp({
       ...parsers,
       inputGuard(op),
       authenticate(op, services),
-      ...validator,
+      ...forOperation(validator, op),
       handle(handlers, op.operationId, inflight),
     );
   }

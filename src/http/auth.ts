@@ -3,8 +3,8 @@ import type { Services } from '../container.js';
 
 import type { Partner } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
+import { findLegacyCaller } from '../identity/legacy.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
-import { findUserByPrivyId } from '../users/users.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
 import type { SpecOperation } from './spec.js';
 
@@ -19,6 +19,8 @@ export type Principal =
       /** What the caller may do: the token's scopes, or in the legacy flow the partner's allowed scopes. */
       scopes: readonly string[];
       tokenId?: number;
+      /** The user's balance, read by the same statement that authenticated them. */
+      balance?: number;
     };
 
 declare module 'express-serve-static-core' {
@@ -126,22 +128,35 @@ async function authenticateUser(req: Request, services: Services): Promise<Princ
       via: 'oauth',
       scopes: grant.scopes,
       tokenId: grant.tokenId,
+      balance: grant.balance,
     };
   }
-  const partner = await partnerFromApiKey(req, services);
+  const key = req.get('x-api-key');
+  if (!key) throw new Unauthorized('missing_api_key', 'Send your partner API key in the X-API-Key header.');
   const body = typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
   const sessionToken = req.get('x-privy-session-token') ?? stringField(body, 'sessionToken');
   const privyId = req.get('x-privy-id') ?? stringField(body, 'privyId');
   if (!sessionToken || !privyId) {
+    // Still the API key's verdict first: a made-up key is invalid_api_key whatever else is missing.
+    await partnerFromApiKey(req, services);
     throw new Unauthorized(
       'missing_session_token',
       "Send an OAuth access token, or the user's privyId and Privy sessionToken with your API key.",
     );
   }
+  // The partner and the user in one statement; the user counts only once the session is verified.
+  const caller = await findLegacyCaller(services.db, key, privyId);
+  if (!caller) throw new Unauthorized('invalid_api_key', 'The API key is not valid.');
   await services.privy.verify(sessionToken, privyId);
-  const user = await findUserByPrivyId(services.db, privyId);
-  if (!user) throw new NotFound('user_not_found', 'No askTIAN wallet for this Privy user.');
-  return { kind: 'user', partner, userId: user.id, via: 'legacy', scopes: partner.allowedScopes };
+  if (!caller.user) throw new NotFound('user_not_found', 'No askTIAN wallet for this Privy user.');
+  return {
+    kind: 'user',
+    partner: caller.partner,
+    userId: caller.user.id,
+    via: 'legacy',
+    scopes: caller.partner.allowedScopes,
+    balance: caller.user.balance,
+  };
 }
 
 function stringField(body: Record<string, unknown>, name: string): string | undefined {

@@ -4,11 +4,20 @@ import { hashSecret } from '../lib/crypto.js';
 import { type PartnerRow, partnerColumns, partnerFromRow } from '../partners/partners.js';
 import { parseScope } from './scopes.js';
 
-/** What a valid `Authorization: Bearer tcat_...` grants on the API. */
-export type BearerGrant = { partner: Partner; userId: number; scopes: string[]; tokenId: number };
+/**
+ * What a valid `Authorization: Bearer tcat_...` grants on the API; with the user's balance as the
+ * same statement read it (a balance read answers with it: no second round trip).
+ */
+export type BearerGrant = {
+  partner: Partner;
+  userId: number;
+  scopes: string[];
+  tokenId: number;
+  balance: number;
+};
 
 /** Every API call with a bearer token runs this, so it is one indexed statement, mapped by hand. */
-const ACTIVE_ACCESS_SQL = `select t.id, t.user_id, t.scope, ${partnerColumns('p')}
+const ACTIVE_ACCESS_SQL = `select t.id, t.user_id, t.scope, u.balance, ${partnerColumns('p')}
   from oauth_tokens t
   join users u on u.id = t.user_id and u.disabled_at is null
   join partners p on p.id = t.partner_id
@@ -20,7 +29,7 @@ const ACTIVE_ACCESS_SQL = `select t.id, t.user_id, t.scope, ${partnerColumns('p'
  */
 export async function verifyBearer(sql: Sql, token: string, now: Date): Promise<BearerGrant | undefined> {
   if (!token.startsWith('tcat_')) return undefined;
-  const [row] = await sql.query<PartnerRow & { id: string; user_id: string; scope: string }>(
+  const [row] = await sql.query<PartnerRow & { id: string; user_id: string; scope: string; balance: number }>(
     ACTIVE_ACCESS_SQL,
     [hashSecret(token), now],
   );
@@ -30,5 +39,6 @@ export async function verifyBearer(sql: Sql, token: string, now: Date): Promise<
     userId: Number(row.user_id),
     scopes: parseScope(row.scope),
     tokenId: Number(row.id),
+    balance: row.balance,
   };
 }
