@@ -21,9 +21,16 @@ export type Child = {
 export function startNode(
   label: string,
   script: string,
-  opts: { args?: string[]; env?: Record<string, string>; onLine?: (line: string) => void },
+  opts: {
+    args?: string[];
+    /** Node's own flags (e.g. --cpu-prof), before the script. */
+    nodeArgs?: string[];
+    env?: Record<string, string>;
+    onLine?: (line: string) => void;
+  },
 ): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...(opts.args ?? [])], {
+  const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...(opts.args ?? [])];
+  const child = spawn(process.execPath, argv, {
     cwd: process.cwd(),
     env: { ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -54,12 +61,14 @@ export async function startServerProcess(
   env: Record<string, string>,
   pattern: RegExp,
   timeoutMs = 60_000,
+  nodeArgs: string[] = [],
 ): Promise<Child & { url: string }> {
   let resolveUrl: (url: string) => void = () => {};
   const url = new Promise<string>((resolve) => {
     resolveUrl = resolve;
   });
   const child = startNode(label, script, {
+    nodeArgs,
     env,
     onLine: (line) => {
       const m = pattern.exec(line);

@@ -6,6 +6,10 @@
  *
  *   npm run bench -- [--duration 10] [--warmup 3] [--connections 50] [--runs 2]
  *                    [--scenarios balance,deduct-spread,...] [--json file] [--rss60] [--quick]
+ *                    [--profile dir]
+ *
+ * --profile dir: the project runs under `node --cpu-prof` and writes one .cpuprofile per process
+ * start into dir (read them with `npx tsx scripts/bench/profile-summary.ts dir/*.cpuprofile`).
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -36,6 +40,7 @@ const { values: argv } = parseArgs({
     json: { type: 'string' },
     rss60: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
+    profile: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -57,6 +62,7 @@ const opts = {
   json: argv.json ?? '.data/bench/results.json',
   rss60: argv.rss60,
   quick: argv.quick,
+  profile: argv.profile,
 };
 for (const s of opts.scenarios) {
   if (!(s in SCENARIOS)) throw new Error(`unknown scenario ${s}; choose from ${SCENARIO_NAMES.join(', ')}`);
@@ -162,6 +168,7 @@ async function main() {
     HOST: '127.0.0.1',
     PUBLIC_URL: 'https://bench.invalid',
     WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
+    SESSION_SECRET: randomBytes(32).toString('base64url'),
     // The bench is one client hammering a few identities: limits would only measure the limiter.
     RATE_LIMIT_PER_MINUTE: '1000000000',
     AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
@@ -172,8 +179,17 @@ async function main() {
     LOG_REQUESTS: 'false',
   };
   const production = { ...common, NODE_ENV: 'production', WEBHOOK_ALLOW_HTTP_LOCALHOST: 'false' };
+  if (opts.profile) mkdirSync(opts.profile, { recursive: true });
+  const profiling = opts.profile ? ['--cpu-prof', '--cpu-prof-dir', opts.profile] : [];
   const startProject = async (env: Record<string, string>, note: string): Promise<Server> => ({
-    ...(await startServerProcess('project', 'src/main.ts', env, /listening on (http:\/\/\S+)/)),
+    ...(await startServerProcess(
+      'project',
+      'src/main.ts',
+      env,
+      /listening on (http:\/\/\S+)/,
+      60_000,
+      profiling,
+    )),
     kind: 'project',
     note,
   });
