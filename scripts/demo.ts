@@ -13,10 +13,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { hash as argon2Hash } from '@node-rs/argon2';
 import { loadConfig } from '../src/config.js';
 import type { Sql } from '../src/db/database.js';
 import { Database } from '../src/db/database.js';
+import { hashPassword } from '../src/lib/passwords.js';
 import { s256 } from '../src/oauth2/pkce.js';
 import { createPartner, rotateClientSecret } from '../src/partners/partners.js';
 import { createUser, creditPoints } from '../src/users/users.js';
@@ -157,9 +157,9 @@ async function ensureUser(tx: Sql, password: string): Promise<number> {
     [USER_EMAIL],
   );
   if (!row) return (await createUser(tx, { email: USER_EMAIL, password, points: DEMO_POINTS })).balance;
-  // The same argon2id hashing as createUser; the demo account is enabled again if it was disabled.
+  // A new password (argon2id, as createUser hashes it); the demo account is enabled again if it was disabled.
   await tx.query('update users set password_hash = $1, disabled_at = null where id = $2', [
-    await argon2Hash(password, { algorithm: 2 }),
+    await hashPassword(password),
     row.id,
   ]);
   const short = DEMO_POINTS - Number(row.balance);

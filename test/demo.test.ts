@@ -29,9 +29,10 @@ const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   if (!run) return;
-  server = await startMain(env, 80_000);
+  // A cold start (tsx compiling, PGlite opening) on a busy CI machine can take a while.
+  server = await startMain(env, 150_000);
   browser = await launchChromium();
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');

@@ -100,6 +100,12 @@ describe('every problem type resolves to a page explaining the code', () => {
     }
   });
 
+  it("a code's page shows the spec's example problem for it", async () => {
+    const page = await (await fetch(`${t.url}/docs/errors/insufficient_points`)).text();
+    expect(page).toContain('<h2>Example</h2>');
+    expect(page).toContain('&#34;balance&#34;: 5');
+  });
+
   it('the index lists every code and links to its page; an unknown code is an HTML 404', async () => {
     const index = await (await fetch(`${t.url}/docs/errors`)).text();
     for (const code of errorCodes) expect(index).toContain(`href="/docs/errors/${code}"`);

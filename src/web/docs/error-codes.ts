@@ -155,7 +155,27 @@ export type ErrorCodeDoc = {
   meaning: string;
   when: string;
   fix: string;
+  /** A problem body with this code from the spec's own examples, when it has one. */
+  example: Record<string, unknown> | undefined;
 };
+
+/** Every example problem body in the spec (an object with `type`, `status` and `code`), by code. */
+function problemExamples(spec: OpenApiDocument): Map<string, Record<string, unknown>> {
+  const found = new Map<string, Record<string, unknown>>();
+  const walk = (o: unknown): void => {
+    if (Array.isArray(o)) return o.forEach(walk);
+    if (typeof o !== 'object' || o === null) return;
+    const r = o as Record<string, unknown>;
+    if (typeof r.type === 'string' && typeof r.code === 'string' && typeof r.status === 'number') {
+      if (!found.has(r.code)) found.set(r.code, r);
+      return;
+    }
+    Object.values(r).forEach(walk);
+  };
+  walk(spec.paths);
+  walk(spec.components);
+  return found;
+}
 
 /**
  * Every value of the ErrorCode enum in openapi.yaml, in its order, with the status and one-line meaning
@@ -167,11 +187,13 @@ export function errorCodeDocs(spec: OpenApiDocument): ErrorCodeDoc[] {
   for (const m of String(schema.description ?? '').matchAll(/^\s*- `([a-z_]+)` \((\d{3})\): (.+)$/gm)) {
     lines.set(m[1] ?? '', { status: Number(m[2]), meaning: m[3] ?? '' });
   }
+  const examples = problemExamples(spec);
   return (schema.enum as ErrorCode[]).map((code) => ({
     code,
     status: lines.get(code)?.status,
     meaning: lines.get(code)?.meaning ?? '',
     ...GUIDE[code],
+    example: examples.get(code),
   }));
 }
 

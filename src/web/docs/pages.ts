@@ -334,7 +334,8 @@ export function errorCodePage(c: ErrorCodeDoc): SafeHtml {
 <h1><code>${c.code}</code></h1>
 <p><span class="status">HTTP ${c.status ?? ''}</span>: ${inlineProse(c.meaning)}</p>
 <h2>When it happens</h2>${prose(c.when)}
-<h2>What to do</h2>${prose(c.fix)}`,
+<h2>What to do</h2>${prose(c.fix)}
+${c.example ? html`<h2>Example</h2><pre><code>${JSON.stringify(c.example, null, 2)}</code></pre>` : ''}`,
   );
 }
 
