@@ -62,7 +62,7 @@ export class TianApi {
       }),
     );
     if (data) return { ok: true, result: data };
-    return { ok: false, status: response.status, problem: error as Problem | undefined };
+    return { ok: false, status: response.status, problem: error };
   }
 
   private async call<R extends { response: Response }>(

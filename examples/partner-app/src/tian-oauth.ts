@@ -115,13 +115,16 @@ export class TianOAuth {
 
   /** The server's RFC 8414 metadata, fetched once (again after a failure, e.g. TIAN was not up yet). */
   private server(): Promise<oauth.AuthorizationServer> {
-    this.metadata ??= (async () => {
-      const response = await oauth.discoveryRequest(this.issuer, { algorithm: 'oauth2', ...this.options });
-      return oauth.processDiscoveryResponse(this.issuer, response);
-    })();
-    this.metadata.catch(() => {
-      this.metadata = undefined;
-    });
+    if (!this.metadata) {
+      const metadata = (async () => {
+        const response = await oauth.discoveryRequest(this.issuer, { algorithm: 'oauth2', ...this.options });
+        return oauth.processDiscoveryResponse(this.issuer, response);
+      })();
+      metadata.catch(() => {
+        this.metadata = undefined;
+      });
+      this.metadata = metadata;
+    }
     return this.metadata;
   }
 }
