@@ -91,6 +91,9 @@ describe('metrics', () => {
     ).toBeGreaterThanOrEqual(1);
     expect(sample(m, 'tian_db_pool_connections', { pool: 'api', state: 'total' })).toBeGreaterThanOrEqual(1);
     expect(m).toContain('tian_db_pool_connections{pool="jobs",state="waiting"}');
+    // The process's own: CPU, memory, event-loop lag.
+    expect(sample(m, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(m).toContain('nodejs_eventloop_lag_p99_seconds');
   });
 
   it('one registry per server: a second server in the same process starts from zero', async () => {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.js';
 
 const JOB_STATES = ['ready', 'scheduled', 'locked', 'failed'] as const;
@@ -109,10 +109,25 @@ export class Metrics {
     });
   }
 
-  /** The Prometheus text exposition of every metric, read now. */
+  /** The Prometheus text exposition of every metric, read now (this instance's and the process's). */
   scrape(): Promise<string> {
-    return this.registry.metrics();
+    return Registry.merge([this.registry, processMetrics()]).metrics();
   }
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client's standard `process_*` and `nodejs_*` metrics (CPU, memory, event-loop lag, GC,
+ * handles). They describe the process, not an instance, so one registry per process holds them:
+ * its event-loop monitor and GC observer are set up once however many servers a process starts.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }
 
 /** The `pg` pool under the ORM (MikroORM's PostgreSQL connection exposes it). */
