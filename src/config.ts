@@ -8,6 +8,8 @@ const schema = z.object({
   /** Unset: an embedded PostgreSQL (PGlite) in DATA_DIR. */
   DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   DATA_DIR: z.string().default('.data/pglite'),
+  /** Connections this process keeps to DATABASE_URL for requests (the job runner has its own). */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(20),
   /** Public base URL; the OAuth issuer and the base of every absolute URL we print. */
   PUBLIC_URL: z.string().url().optional(),
   /** The Privy app id (the audience of its session tokens). Required in production. */
@@ -138,6 +140,8 @@ export type Config = {
   host: string;
   databaseUrl: string | undefined;
   dataDir: string;
+  /** DATABASE_POOL_MAX: the request pool's size on a PostgreSQL server. */
+  databasePoolMax: number;
   publicUrl: string | undefined;
   privy: { appId: string; issuer: string; verificationKey: string | undefined };
   validateResponses: boolean;
@@ -198,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
+    databasePoolMax: e.DATABASE_POOL_MAX,
     publicUrl: e.PUBLIC_URL,
     privy: {
       appId: e.PRIVY_APP_ID ?? DEVELOPMENT_PRIVY_APP_ID,

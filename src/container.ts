@@ -57,7 +57,13 @@ export type ContainerOptions = {
 export async function buildContainer(config: Config, opts: ContainerOptions = {}): Promise<Services> {
   const clock = opts.clock ?? systemClock;
   const log = createLogger(config, opts.logDestination);
-  const db = opts.db ?? (await Database.open({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const db =
+    opts.db ??
+    (await Database.open({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolMax: config.databasePoolMax,
+    }));
   await db.migrate();
   // One more connection than jobs at once: graphile-worker keeps one for LISTEN (a wake-up hint).
   const jobsPool = new pg.Pool(db.poolConfig(jobConcurrency(config, db) + 1));

@@ -25,9 +25,12 @@ const NETWORK_CODES = new Set([
   'ENOTFOUND',
 ]);
 
-/** SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin/crash shutdown, cannot connect now). */
+/**
+ * SQLSTATE class 08 (connection exception), 57P01-57P03 (admin/crash shutdown, cannot connect now)
+ * and 53300 (too many connections: the server's max_connections is used up, by us or others).
+ */
 function isUnavailableSqlState(code: string, message: unknown): boolean {
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
   // ALTER DATABASE ... ALLOW_CONNECTIONS false answers new connections with 55000.
   return (
     code === '55000' && typeof message === 'string' && /not currently accepting connections/.test(message)

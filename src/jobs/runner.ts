@@ -2,6 +2,7 @@ import { Logger, type Runner, run, runMigrations, runOnce, type Task, type TaskL
 import type pg from 'pg';
 import type { Sql } from '../db/database.js';
 import type { Logger as AppLogger } from '../observability/logger.js';
+import { retryJobBookkeepingThroughOutages } from './outage-retries.js';
 
 /**
  * Background work lives in PostgreSQL (graphile-worker). A job is added with graphile-worker's own
@@ -102,6 +103,7 @@ export class JobRunner {
   }
 
   static async start(opts: RunnerOptions): Promise<JobRunner> {
+    retryJobBookkeepingThroughOutages();
     const runner = await run({
       pgPool: opts.pgPool,
       concurrency: opts.concurrency,
