@@ -144,6 +144,7 @@ describe('logs', () => {
     const requests = logs.lines().filter((l) => l.msg === 'request');
     const byOp = (op: string) => requests.filter((l) => l.operationId === op);
     expect(byOp('createToken').map((l) => l.status)).toEqual([200, 200, 400]);
+    expect(byOp('createToken').map((l) => l.partnerId)).toEqual([partner.id, partner.id, partner.id]);
     expect(byOp('authorize').length).toBeGreaterThan(0);
     const [partnerDeduct] = requests.filter((l) => l.reqId === 'partner-req-42');
     expect(partnerDeduct).toMatchObject({

@@ -10,6 +10,8 @@ declare module 'express-serve-static-core' {
     requestId?: string;
     /** The process's logger (lines about this request carry `reqId`: see logRequestError). */
     log?: Logger;
+    /** The partner a handler authenticated itself (the OAuth client on the token endpoints). */
+    partnerId?: number;
   }
 }
 
@@ -40,13 +42,14 @@ export function requestLog({ config, log, metrics }: RequestLogDeps) {
       metrics.requestDuration.observe({ operation: operation ?? 'other', status }, ms / 1000);
       if (!logRequests) return;
       const principal = req.principal;
+      const partnerId = principal && principal.kind !== 'none' ? principal.partner.id : res.locals.partnerId;
       log.info(
         {
           reqId,
           method: req.method,
           // The operation names the route; only what matched no operation (pages, 404s) logs its path.
           ...(operation ? { operationId: operation } : { path: req.path.slice(0, 200) }),
-          ...(principal && principal.kind !== 'none' ? { partnerId: principal.partner.id } : {}),
+          ...(partnerId === undefined ? {} : { partnerId }),
           status,
           ms: Math.round(ms * 10) / 10,
           ...(res.writableFinished ? {} : { aborted: true }),

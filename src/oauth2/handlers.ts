@@ -4,8 +4,8 @@ import { InvalidClient, OAuthError, Unauthorized } from '../errors/index.js';
 import { bearerToken, isAuthFailure } from '../http/auth.js';
 import type { Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
-import { showAuthorize } from '../web/wallet/authorize-flow.js';
 import { WalletSessions } from '../web/shared/sessions.js';
+import { showAuthorize } from '../web/wallet/authorize-flow.js';
 import { type BodyCredentials, readClientCredentials } from './client-auth.js';
 import { authorizationServerMetadata } from './metadata.js';
 
@@ -34,9 +34,15 @@ export const oauthHandlers = (s: Services) => {
       { exact: false },
     );
     if (!creds) return undefined;
-    return countingFailures(s.limits.failures, [address, `client:${creds.clientId}`], isClientFailure, () =>
-      s.oauth.authenticateClient(creds),
+    const client = await countingFailures(
+      s.limits.failures,
+      [address, `client:${creds.clientId}`],
+      isClientFailure,
+      () => s.oauth.authenticateClient(creds),
     );
+    // The request's log line names the partner, as it does for API-key and bearer calls.
+    if (req.res) req.res.locals.partnerId = client.id;
+    return client;
   };
 
   const authorize: Handler<'authorize'> = async ({ req, res }) => {
