@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/db/embedded.js';
+import { runCli } from './support/cli.js';
 import { type MainProcess, startMain } from './support/main-process.js';
 import { legacyHeaders, privyApp } from './support/privy.js';
 
@@ -48,36 +49,8 @@ async function startServer(): Promise<Server> {
   return server;
 }
 
-/** `npm run cli -- ...`: its exit code, parsed JSON stdout and stderr. */
-function cli(...args: string[]): Promise<{ code: number | null; out: Record<string, unknown>; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => {
-    stdout += b.toString();
-  });
-  child.stderr.on('data', (b: Buffer) => {
-    stderr += b.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      let out: Record<string, unknown> = {};
-      try {
-        out = JSON.parse(stdout) as Record<string, unknown>;
-      } catch {
-        out = { unparsed: stdout };
-      }
-      resolve({ code, out, err: stderr });
-    }),
-  );
-}
+/** `npm run cli -- ...` on this suite's DATA_DIR; killed in afterAll if still running. */
+const cli = (...args: string[]) => runCli(env, args, { track: children });
 
 async function stop(s: Server): Promise<void> {
   s.child.kill('SIGTERM');
