@@ -180,6 +180,23 @@ describe('logs', () => {
     expect(line).not.toMatch(/0123456789/);
   });
 
+  it('an error that quotes a token, a client secret or a Privy session in its message is logged without it', () => {
+    const before = logs.text().length;
+    const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJkaWQ6cHJpdnk6eCJ9.c2lnbmF0dXJlMDEyMzQ1Njc4OQ';
+    t.services.log.error(
+      {
+        err: new Error(
+          `invalid input syntax for type bigint: "tcat_AbC-123_xyz" (tcsk_q/+=9 whsec_Zm9v/Kw==) ${jwt}`,
+        ),
+      },
+      'unexpected error: answered 500',
+    );
+    const line = logs.text().slice(before);
+    expect(line).toContain('tcat_[redacted]');
+    expect(line).toContain('[redacted JWT]');
+    for (const leaked of ['AbC-123', 'q/+=9', 'Zm9v', 'c2lnbmF0dXJl']) expect(line).not.toContain(leaked);
+  });
+
   it('a response carries a fresh X-Request-Id unless the caller sent a sane one', async () => {
     const health = (headers: Record<string, string> = {}) => fetch(new URL('/healthz', t.url), { headers });
     const fresh = (await health()).headers.get('x-request-id') ?? '';

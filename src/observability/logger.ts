@@ -52,14 +52,27 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: Des
 }
 
 function serializeError(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { message: String(err) };
+  if (!(err instanceof Error)) return { message: scrubSecrets(String(err)) };
   const code = (err as { code?: unknown }).code;
   return {
     type: err.constructor.name,
-    message: err.message,
+    message: scrubSecrets(err.message),
     ...(typeof code === 'string' ? { code } : {}),
-    stack: err.stack,
+    stack: err.stack === undefined ? undefined : scrubSecrets(err.stack),
   };
+}
+
+/**
+ * Our secrets are prefixed (`tcat_` access, `tcrt_` refresh, `tcac_` code, `tcsk_` client secret,
+ * `tcws_` wallet session, `whsec_` webhook secret) and Privy's are JWTs: an error message that
+ * quotes one (a driver echoing a bad parameter, say) keeps only the prefix.
+ */
+const SECRET_TEXT = /\b(tcat|tcrt|tcac|tcsk|tcws|whsec)_[A-Za-z0-9_\-+/=]+|\beyJ[\w-]+\.[\w-]+\.[\w-]*/g;
+
+export function scrubSecrets(text: string): string {
+  return text.replace(SECRET_TEXT, (_, prefix: string | undefined) =>
+    prefix ? `${prefix}_[redacted]` : '[redacted JWT]',
+  );
 }
 
 let stdoutStream: DestinationStream | undefined;
