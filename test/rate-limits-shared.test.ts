@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CounterTable, SyncedCounter } from '../src/http/rate-limits.js';
+import { ManualClock } from '../src/lib/clock.js';
 import { type Running, startServer } from '../src/server.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 import { realPostgresAvailable } from './support/pg.js';
@@ -140,5 +142,74 @@ describe.skipIf(!shared)('two instances on one database share the rate limits', 
     const { purgeExpired } = await import('../src/housekeeping.js');
     await purgeExpired(a.services);
     expect(await count()).toBe(0);
+  });
+});
+
+describe('the in-memory request counter between syncs (no database)', () => {
+  /** The shared table as a map, with a switch to make the next add fail (a database outage). */
+  class FakeTable {
+    rows = new Map<string, number>();
+    writes: { key: string; n: number }[][] = [];
+    failNext = false;
+    async add(_counter: string, rows: { windowStart: number; key: string; n: number }[]) {
+      if (this.failNext) {
+        this.failNext = false;
+        throw new Error('connection refused');
+      }
+      this.writes.push(rows.map((r) => ({ key: r.key, n: r.n })));
+      const out = new Map<string, number>();
+      for (const r of rows) {
+        const id = `${r.windowStart} ${r.key}`;
+        this.rows.set(id, (this.rows.get(id) ?? 0) + r.n);
+        out.set(id, this.rows.get(id) ?? 0);
+      }
+      return out;
+    }
+  }
+  const counter = (limit: number, table: FakeTable, clock: ManualClock) =>
+    new SyncedCounter('requests', limit, 60_000, table as unknown as CounterTable, clock);
+
+  it('refuses past the budget without any I/O, and a failed sync keeps its counts for the next', async () => {
+    const clock = new ManualClock(new Date('2026-11-24T00:00:10Z'));
+    const table = new FakeTable();
+    const c = counter(5, table, clock);
+    const waits = Array.from({ length: 6 }, () => c.hit(['partner:1']));
+    expect(waits).toEqual([undefined, undefined, undefined, undefined, undefined, 50]);
+    table.failNext = true;
+    await expect(c.flush()).rejects.toThrow('connection refused');
+    await c.flush();
+    expect(table.writes).toEqual([[{ key: 'partner:1', n: 6 }]]);
+  });
+
+  it('identities far below their budget are not written; past 1 % of it they are, once per sync', async () => {
+    const clock = new ManualClock(new Date('2026-11-24T00:00:10Z'));
+    const table = new FakeTable();
+    const c = counter(6000, table, clock);
+    for (let i = 0; i < 59; i++) c.hit(['quiet']);
+    for (let i = 0; i < 60; i++) c.hit(['busy']);
+    await c.flush();
+    expect(table.writes).toEqual([[{ key: 'busy', n: 60 }]]);
+    // The quiet identity's minute ends below the threshold: its counts are dropped, never written.
+    clock.advance(60_000);
+    c.hit(['quiet']);
+    await c.flush();
+    expect(table.writes).toHaveLength(1);
+  });
+
+  it("a window's counts are still written when the next minute starts before the sync", async () => {
+    const clock = new ManualClock(new Date('2026-11-24T00:00:50Z'));
+    const table = new FakeTable();
+    const c = counter(4, table, clock);
+    c.hit(['k']);
+    c.hit(['k']);
+    clock.advance(20_000);
+    c.hit(['k']);
+    await c.flush();
+    expect(table.rows).toEqual(
+      new Map([
+        [`${Date.parse('2026-11-24T00:00:00Z')} k`, 2],
+        [`${Date.parse('2026-11-24T00:01:00Z')} k`, 1],
+      ]),
+    );
   });
 });

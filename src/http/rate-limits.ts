@@ -169,8 +169,10 @@ export class ExactCounter {
 /**
  * Counted in memory, added to the shared table every sync. A key's estimate is the cluster count as
  * of this instance's last sync plus what it counted since, a lower bound of the true count: a refusal
- * is always right, and the cluster over-admits a key by at most what the other instances counted for
- * it since their last sync.
+ * is always right. A key's counts are written once they reach 1 % of the budget (or the key is past
+ * half of it), so identities far below their budget cost no writes at all. The cluster over-admits a
+ * key by at most what the other instances counted for it since their last sync, plus under 1 % of
+ * the budget per instance.
  */
 export class SyncedCounter {
   /** key -> its current window's counts as this instance knows them (no string built per request). */
@@ -178,6 +180,8 @@ export class SyncedCounter {
   /** Windows replaced by a newer one before their counts were flushed. */
   private retired: CountWindow[] = [];
   private flushing: Promise<void> | undefined;
+  /** A key's counts are written once they reach this many (1 % of the budget): see due(). */
+  private readonly threshold: number;
 
   constructor(
     readonly name: string,
@@ -185,7 +189,9 @@ export class SyncedCounter {
     readonly windowMs: number,
     private readonly table: CounterTable,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.threshold = Math.max(1, Math.ceil(limit / 100));
+  }
 
   /** Counts one event for each key (no I/O); returns the seconds to wait if any key is now over its limit. */
   hit(keys: readonly string[]): number | undefined {
@@ -216,12 +222,23 @@ export class SyncedCounter {
     return run;
   }
 
+  /**
+   * Whether a window's counts are worth a row now: once they reach 1 % of the budget, or once the
+   * key is past half of it (there, every instance must hear of the others within one sync).
+   */
+  private due(w: CountWindow): boolean {
+    return w.pending >= this.threshold || w.shared + w.pending >= this.limit / 2;
+  }
+
   private async flushOnce(): Promise<void> {
     const now = this.clock.now().getTime();
-    const batch: { w: CountWindow; n: number }[] = this.retired.map((w) => ({ w, n: w.pending }));
+    // Ended windows that never reached the threshold are dropped: they cannot matter any more.
+    const batch: { w: CountWindow; n: number }[] = this.retired
+      .filter((w) => this.due(w))
+      .map((w) => ({ w, n: w.pending }));
     this.retired = [];
     for (const [key, w] of this.windows) {
-      if (w.pending > 0) batch.push({ w, n: w.pending });
+      if (w.pending > 0 && this.due(w)) batch.push({ w, n: w.pending });
       else if (w.end <= now) this.windows.delete(key);
     }
     if (batch.length === 0) return;
