@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTokenInfo } from '../generated/sdk/index.js';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../src/oauth2/tokens.js';
-import { authorizeAsUser, chromiumAvailable, launchChromium } from './support/browser.js';
+import { authorizeAsUser, chromiumAvailable, launchChromium, signInOnPage } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 import { type MainProcess, startListening } from './support/main-process.js';
 import { expectAccessible, saveScreenshot } from './support/page-checks.js';
@@ -103,15 +103,18 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     await page.goto(app.url);
     await expectAccessible(page);
     await saveScreenshot(page, 'example-partner-app-signed-out');
-    await page.getByRole('link', { name: 'Connect your TIAN wallet' }).click();
+    const [authorize] = await Promise.all([
+      page.waitForRequest((r) => r.url().startsWith(`${t.url}/api/oauth2/authorize?`)),
+      page.getByRole('link', { name: 'Connect your TIAN wallet' }).click(),
+    ]);
+    const query = new URL(authorize.url()).searchParams;
+    expect(query.get('redirect_uri')).toBe(`${app.url}/callback`);
+    expect(query.get('state')).toMatch(/^[\w-]{32,}$/);
+    expect(query.get('code_challenge')).toMatch(/^[\w-]{43}$/);
+    expect(query.get('code_challenge_method')).toBe('S256');
 
     // At TIAN: sign in and allow, as the user would.
-    const authorize = new URL(page.url());
-    expect(authorize.pathname).toMatch(/^\/(api\/oauth2\/authorize|wallet\/)/);
-    await page.getByLabel('Email').fill(USER.email);
-    await page.getByLabel('Password', { exact: true }).fill(USER.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
+    await signInOnPage(page, USER);
     await saveScreenshot(page, 'example-partner-app-consent');
     await page.getByRole('button', { name: 'Allow', exact: true }).click();
 
@@ -175,6 +178,22 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     expect((await t.moneyState(userId))?.balance).toBe(50);
   });
 
+  it('refuses a token.revoked webhook whose signature does not verify, and keeps the tokens', async () => {
+    const res = await fetch(`${app.url}/webhooks/tian`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': 'msg_forged',
+        'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+        'webhook-signature': `v1,${Buffer.from('forged').toString('base64')}`,
+      },
+      body: JSON.stringify({ event: 'token.revoked', userId, revokedBy: 'user' }),
+    });
+    expect(res.status).toBe(400);
+    await app.printed(/refused a webhook: No matching signature found/);
+    expect(stored()[String(userId)]?.accessToken).toMatch(/^tcat_/);
+  });
+
   it("a user revoking the app in the wallet ends the partner's token, and the app clears its tokens on token.revoked", async () => {
     const live = stored()[String(userId)];
     const wallet = await browser.newPage();
@@ -236,19 +255,5 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
       eager.child.kill('SIGTERM');
       await eager.exited;
     }
-  });
-
-  it('refuses a webhook whose signature does not verify', async () => {
-    const res = await fetch(`${app.url}/webhooks/tian`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': 'msg_forged',
-        'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
-        'webhook-signature': 'v1,Zm9yZ2Vk',
-      },
-      body: JSON.stringify({ event: 'token.revoked', userId }),
-    });
-    expect(res.status).toBe(400);
   });
 });
