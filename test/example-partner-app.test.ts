@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -159,18 +160,26 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     expect(state?.k).toBe('1');
   });
 
-  it('refreshes silently when the API answers 401 for an expired access token, and the call goes through', async () => {
+  it('refreshes silently, once, when concurrent calls get 401 for an expired access token, and the calls go through', async () => {
     const before = stored()[String(userId)];
     t.clock.set(new Date()); // the first access token expired a minute ago, by the server's clock
     expect(await tokenInfo(before?.accessToken ?? '')).toMatchObject({ active: false });
 
-    await page.goto(app.url);
-    await page.getByLabel('Amount').fill('20');
-    await page.getByRole('button', { name: 'Deduct points' }).click();
-    await page.getByText(/Deducted 20 points/).waitFor();
-    expect(await page.textContent('main')).toContain('50 points');
+    // Two purchases at once (the page's form and another tab's): both get a 401 and wait for one refresh;
+    // a second refresh would replay the single-use refresh token, and TIAN would end the whole grant.
+    const csrf = await page.locator('input[name="csrf_token"]').inputValue();
+    const purchase = (key: string) =>
+      page.request.post(`${app.url}/deduct`, {
+        form: { csrf_token: csrf, idempotency_key: key, amount: '10' },
+        maxRedirects: 0,
+      });
+    const answers = await Promise.all([purchase(randomUUID()), purchase(randomUUID())]);
+    expect(answers.map((a) => a.status())).toEqual([303, 303]);
     await app.printed(new RegExp(`refreshed the access token of TIAN user ${userId} after a 401`));
+    expect(app.output().match(/after a 401/g)).toHaveLength(1);
 
+    await page.goto(app.url);
+    expect(await page.textContent('main')).toContain('50 points');
     const after = stored()[String(userId)];
     expect(after?.accessToken).not.toBe(before?.accessToken);
     expect(after?.refreshToken).not.toBe(before?.refreshToken);
