@@ -2,14 +2,14 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import type { Clock } from '../../lib/clock.js';
 import type { PartnerAccount } from '../../partners/accounts.js';
-import { BrowserSessions, type Session, type SessionKind } from '../shared/sessions.js';
+import { BrowserSessions, SESSION_TABLES, type Session, type SessionKind } from '../shared/sessions.js';
 
 /** Who a dashboard session belongs to: an account, and the one partner it acts for. */
 export type PartnerPrincipal = { accountId: number; partnerId: number; email: string; partnerName: string };
 export type PartnerSession = Session<PartnerPrincipal>;
 
 const PARTNER_SESSIONS: SessionKind<PartnerPrincipal, PartnerAccount> = {
-  table: 'partner_sessions',
+  store: SESSION_TABLES.partner,
   cookie: 'tian_partner',
   csrfCookie: 'tian_partner_csrf',
   select: `select s.id_hash, s.csrf_token, a.id as account_id, a.partner_id, a.email, p.name

@@ -8,11 +8,15 @@ import { AnonymousCsrf, checkCsrf } from './csrf.js';
 
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
 
-/** Every kind of browser session has its own table of this shape (`owner_id` named per kind). */
-export const SESSION_TABLES = [
-  { table: 'wallet_sessions', owner: 'user_id' },
-  { table: 'partner_sessions', owner: 'account_id' },
-] as const;
+/**
+ * Every kind of browser session has its own table of one shape (id_hash, <owner>, csrf_token,
+ * created_at, expires_at); the owner column is named for what signs in.
+ */
+export const SESSION_TABLES = {
+  wallet: { table: 'wallet_sessions', owner: 'user_id' },
+  partner: { table: 'partner_sessions', owner: 'account_id' },
+} as const;
+type SessionTable = (typeof SESSION_TABLES)[keyof typeof SESSION_TABLES];
 
 /** A signed-in browser session: its id hash, its forms' CSRF token, and whom it belongs to. */
 export type Session<P> = P & { idHash: string; csrfToken: string };
@@ -22,7 +26,7 @@ export type Session<P> = P & { idHash: string; csrfToken: string };
  * partner accounts): where rows live, the cookie names, and who the session belongs to.
  */
 export type SessionKind<P, Owner extends { id: number }> = {
-  table: (typeof SESSION_TABLES)[number]['table'];
+  store: SessionTable;
   /** Cookie names; in production they carry the __Host- prefix. */
   cookie: string;
   csrfCookie: string;
@@ -47,7 +51,6 @@ export type Visitor<P> = { session: Session<P> | undefined; csrfToken: string };
  */
 export class BrowserSessions<P, Owner extends { id: number }> {
   private readonly anonymous: AnonymousCsrf;
-  private readonly ownerColumn: string;
 
   constructor(
     private readonly db: Database,
@@ -56,7 +59,6 @@ export class BrowserSessions<P, Owner extends { id: number }> {
     private readonly kind: SessionKind<P, Owner>,
   ) {
     this.anonymous = new AnonymousCsrf(csrfKey(config), SESSION_TTL_MS);
-    this.ownerColumn = SESSION_TABLES.find((t) => t.table === kind.table)?.owner ?? 'user_id';
   }
 
   get cookieName(): string {
@@ -130,7 +132,7 @@ export class BrowserSessions<P, Owner extends { id: number }> {
     const csrfToken = newSecret('', 24);
     const now = this.clock.now();
     await this.db.query(
-      `insert into ${this.kind.table} (id_hash, ${this.ownerColumn}, csrf_token, created_at, expires_at)
+      `insert into ${this.kind.store.table} (id_hash, ${this.kind.store.owner}, csrf_token, created_at, expires_at)
        values ($1, $2, $3, $4, $5)`,
       [hashSecret(id), owner.id, csrfToken, now, new Date(now.getTime() + SESSION_TTL_MS)],
     );
@@ -139,7 +141,7 @@ export class BrowserSessions<P, Owner extends { id: number }> {
   }
 
   async end(res: Response, session: Session<P>): Promise<void> {
-    await this.db.query(`delete from ${this.kind.table} where id_hash = $1`, [session.idHash]);
+    await this.db.query(`delete from ${this.kind.store.table} where id_hash = $1`, [session.idHash]);
     res.clearCookie(this.cookieName, this.cookieOptions());
   }
 
@@ -154,7 +156,7 @@ export type WalletPrincipal = { userId: number; userLabel: string | null };
 export type WalletSession = Session<WalletPrincipal>;
 
 const WALLET_SESSIONS: SessionKind<WalletPrincipal, { id: number; label: string }> = {
-  table: 'wallet_sessions',
+  store: SESSION_TABLES.wallet,
   cookie: 'tian_wallet',
   csrfCookie: 'tian_csrf',
   select: `select s.id_hash, s.user_id, s.csrf_token, u.email, u.privy_id
@@ -183,7 +185,7 @@ const PURGE_BATCH = 5000;
  */
 export async function purgeExpiredSessions(sql: Sql, now: Date): Promise<number> {
   let total = 0;
-  for (const { table, owner } of SESSION_TABLES) {
+  for (const { table, owner } of Object.values(SESSION_TABLES)) {
     for (;;) {
       const gone = await sql.query(
         `delete from ${table} where id_hash in (
