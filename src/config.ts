@@ -65,6 +65,11 @@ const schema = z.object({
    * and not served at all in production.
    */
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16).optional()),
+  /** `npm run worker` only (it has no HTTP API): serve /metrics on this port, on HOST. Unset: none. */
+  METRICS_PORT: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(0).max(65535).optional(),
+  ),
   /**
    * `npm start` runs the job runner in the same process (true); false serves HTTP only, for API
    * replicas next to `npm run worker` processes on one PostgreSQL server.
@@ -155,6 +160,8 @@ export type Config = {
   logRequests: boolean;
   /** undefined: /metrics needs no token (outside production) or is not served (production). */
   metricsToken: string | undefined;
+  /** The worker's /metrics port (METRICS_PORT); undefined: the worker serves no metrics. */
+  metricsPort: number | undefined;
   production: boolean;
   sessionSecret: string | undefined;
   /** undefined: email is off. */
@@ -218,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     logRequests: e.LOG_REQUESTS === 'true',
     metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
     production,
     sessionSecret: e.SESSION_SECRET,
     smtpUrl: e.SMTP_URL,

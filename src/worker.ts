@@ -1,11 +1,13 @@
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { buildContainer, closeContainer } from './container.js';
+import { serveMetrics } from './http/metrics-endpoint.js';
 import { drainJobs } from './jobs/runner.js';
 import { buildTasks } from './jobs/tasks.js';
 import { startRunner } from './server.js';
 
 /**
- * `npm run worker`: the job runner alone (no HTTP), for running workers apart from API replicas.
+ * `npm run worker`: the job runner alone (no API), for running workers apart from API replicas;
+ * with METRICS_PORT it serves its own /metrics (its webhook attempts, the queue, its pools).
  * `npm run worker -- --once` runs every job that is due now and exits.
  */
 let config: Config;
@@ -31,14 +33,18 @@ if (process.argv.includes('--once')) {
   await closeContainer(services);
 } else {
   const runner = await startRunner(services);
-  log.info(`TIAN Points worker running (concurrency ${config.jobConcurrency})`);
+  const { metricsPort } = config;
+  const metrics =
+    metricsPort === undefined ? undefined : await serveMetrics({ ...config, metricsPort }, services.metrics);
+  const scrape = metrics ? `; metrics at ${metrics.url}` : '';
+  log.info(`TIAN Points worker running (concurrency ${config.jobConcurrency}${scrape})`);
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, async () => {
       if (stopping) process.exit(1);
       stopping = true;
       log.info(`${signal}: finishing running jobs (up to ${config.shutdownTimeoutMs} ms)`);
-      await runner.stop(config.shutdownTimeoutMs);
+      await Promise.all([runner.stop(config.shutdownTimeoutMs), metrics?.close()]);
       await closeContainer(services);
       process.exit(0);
     });

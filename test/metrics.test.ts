@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/harness.js';
+import { startWorker } from './support/main-process.js';
 import { tokenRequest } from './support/oauth.js';
+import { createTestDatabase } from './support/pg.js';
 import { WebhookReceiver } from './support/webhook-receiver.js';
 import { partnerApi } from './support/webhooks.js';
 
@@ -154,6 +156,39 @@ describe('who may scrape /metrics', () => {
       await t.stop();
     }
   });
+});
+
+describe('npm run worker', () => {
+  it('serves its own /metrics on METRICS_PORT (it has no API), behind METRICS_TOKEN', async (ctx) => {
+    const db = await createTestDatabase();
+    if (!db.url) return ctx.skip(); // npm run worker needs a PostgreSQL server
+    const token = 'worker-scrape-token-0123456789';
+    const worker = await startWorker({
+      PATH: process.env.PATH,
+      DATABASE_URL: db.url,
+      METRICS_PORT: '0',
+      METRICS_TOKEN: token,
+      SHUTDOWN_TIMEOUT_MS: '2000',
+    });
+    try {
+      const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(worker.output())?.[1] ?? '';
+      expect(url).not.toBe('');
+      expect((await fetch(url)).status).toBe(401);
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain('tian_jobs_queued{state="ready"}');
+      expect(
+        sample(text, 'tian_db_pool_connections', { pool: 'jobs', state: 'total' }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+      expect((await fetch(new URL('/api/v1/points/balance', url))).status).toBe(404);
+    } finally {
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+      await db.drop();
+    }
+  }, 120_000);
 });
 
 /** A production-mode server (NODE_ENV=production with everything it requires) on the test database. */

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { Server } from 'node:http';
 import express from 'express';
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -32,6 +33,31 @@ export function metricsEndpoint(config: Pick<Config, 'metricsToken' | 'productio
     }
   });
   return router;
+}
+
+/**
+ * `npm run worker`'s own /metrics (it serves no API): a listener on HOST:METRICS_PORT answering
+ * /metrics under the same rules, and 404 to anything else.
+ */
+export async function serveMetrics(
+  config: Pick<Config, 'metricsToken' | 'production' | 'host'> & { metricsPort: number },
+  metrics: Metrics,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(metricsEndpoint(config, metrics));
+  app.use((_req, res) => void res.status(404).type('text/plain').send('not found\n'));
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.metricsPort, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.metricsPort;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    url: `http://${host}:${port}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 function sameSecret(given: string | undefined, expected: Buffer): boolean {
