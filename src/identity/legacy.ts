@@ -1,15 +1,16 @@
 import type { Sql } from '../db/database.js';
 import type { Partner } from '../db/entities.js';
 import { hashSecret } from '../lib/crypto.js';
-import { type PartnerRow, partnerColumns, partnerFromRow } from '../partners/partners.js';
+import { type PartnerRow, partnerFromRow } from '../partners/partners.js';
 
 /** The legacy flow's caller: the partner of an API key and the enabled user of a Privy id, if any. */
 export type LegacyCaller = { partner: Partner; user: { id: number; balance: number } | undefined };
 
-/** Both lookups of a legacy call in one indexed statement, mapped by hand (no ORM). */
-const LEGACY_SQL = `select ${partnerColumns('p')}, u.id as u_id, u.balance as u_balance
-  from partners p left join users u on u.privy_id = $2 and u.disabled_at is null
-  where p.client_secret_hash = $1`;
+/**
+ * Both lookups of a legacy call in one indexed statement (the legacy_caller function of
+ * Migration20261124000008, planned once per connection), mapped by hand (no ORM).
+ */
+const LEGACY_SQL = 'select * from legacy_caller($1::text, $2::text)';
 
 /**
  * The partner whose API key this is (undefined: no such key) and the user the Privy id names.

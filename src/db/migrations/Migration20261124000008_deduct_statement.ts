@@ -1,6 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
+ * The hot path's statements as functions. bearer_grant and legacy_caller: see below.
+ *
  * points_deduct: a whole deduct in one round trip (one autocommit statement, so no BEGIN/COMMIT
  * either), doing in order what the transaction of separate statements did:
  *
@@ -22,6 +24,13 @@ import { Migration } from '@mikro-orm/migrations';
  * Returns one row: outcome, balance (after the deduct; the current one when insufficient), the
  * ledger row's public id, the stored body of a replay, and the pending deliveries' ids.
  */
+/** The partner columns `partnerFromRow` reads (src/partners/partners.ts), as a function returns them. */
+const PARTNER_OUT = `p_id integer, p_client_id text, p_name text, p_client_secret_hash text, p_redirect_uris text[],
+  p_allowed_scopes text[], p_require_pkce boolean, p_refresh_grace_seconds integer,
+  p_secret_rotated_at timestamptz, p_created_at timestamptz`;
+const PARTNER_IN = `p.id, p.client_id, p.name, p.client_secret_hash, p.redirect_uris, p.allowed_scopes, p.require_pkce,
+  p.refresh_grace_seconds, p.secret_rotated_at, p.created_at`;
+
 export class Migration20261124000008_deduct_statement extends Migration {
   override async up(): Promise<void> {
     this.addSql(`
@@ -104,9 +113,39 @@ export class Migration20261124000008_deduct_statement extends Migration {
 
         return query select 'done'::text, posted.balance_after, txn_public_id, null::jsonb, pending_ids;
       end $$`);
+
+    // The two authentication lookups of the hot path, as plpgsql so each connection plans them once
+    // (a plpgsql function keeps its statements' plans for the session; an unnamed statement, as pg
+    // sends without prepared statements, is planned on every call, and planning a three-table join
+    // cost more than running it). Transparent to PgBouncer's transaction mode: nothing is PREPAREd.
+    this.addSql(`
+      create function bearer_grant(for_hash text, at timestamptz)
+      returns table (id bigint, user_id bigint, scope text, balance integer, ${PARTNER_OUT})
+      language plpgsql stable as $$
+      begin
+        return query
+          select t.id, t.user_id, t.scope, u.balance, ${PARTNER_IN}
+          from oauth_tokens t
+          join users u on u.id = t.user_id and u.disabled_at is null
+          join partners p on p.id = t.partner_id
+          where t.access_hash = for_hash and t.revoked_at is null and t.rotated_at is null
+            and t.access_expires_at > at;
+      end $$`);
+    this.addSql(`
+      create function legacy_caller(for_hash text, for_privy_id text)
+      returns table (${PARTNER_OUT}, u_id bigint, u_balance integer)
+      language plpgsql stable as $$
+      begin
+        return query
+          select ${PARTNER_IN}, u.id, u.balance
+          from partners p left join users u on u.privy_id = for_privy_id and u.disabled_at is null
+          where p.client_secret_hash = for_hash;
+      end $$`);
   }
 
   override async down(): Promise<void> {
+    this.addSql('drop function bearer_grant(text, timestamptz)');
+    this.addSql('drop function legacy_caller(text, text)');
     this.addSql(
       'drop function points_deduct(bigint, integer, integer, text, timestamptz, text, text, bigint, text, text, text, text, text, integer, text, text)',
     );
