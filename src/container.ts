@@ -92,6 +92,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       clock,
       db,
       syncMs: config.rateLimitSyncMs,
+      log,
     }),
     jobsPool,
     notifications: new NotificationsService(db, clock),

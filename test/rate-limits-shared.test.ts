@@ -151,7 +151,10 @@ describe('the in-memory request counter between syncs (no database)', () => {
     rows = new Map<string, number>();
     writes: { key: string; n: number }[][] = [];
     failNext = false;
+    /** While set, add() waits for it (a sync whose round trip is under way). */
+    gate: Promise<void> | undefined;
     async add(_counter: string, rows: { windowStart: number; key: string; n: number }[]) {
+      await this.gate;
       if (this.failNext) {
         this.failNext = false;
         throw new Error('connection refused');
@@ -179,6 +182,22 @@ describe('the in-memory request counter between syncs (no database)', () => {
     await expect(c.flush()).rejects.toThrow('connection refused');
     await c.flush();
     expect(table.writes).toEqual([[{ key: 'partner:1', n: 6 }]]);
+  });
+
+  it('hits counted while a sync is under way still see the ones it is sending', async () => {
+    const clock = new ManualClock(new Date('2026-11-24T00:00:10Z'));
+    const table = new FakeTable();
+    const c = counter(4, table, clock);
+    for (let i = 0; i < 3; i++) c.hit(['k']);
+    let open = () => {};
+    table.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const syncing = c.flush();
+    expect([c.hit(['k']), c.hit(['k'])]).toEqual([undefined, 50]);
+    open();
+    await syncing;
+    expect(c.hit(['k'])).toBe(50);
   });
 
   it('identities far below their budget are not written; past 1 % of it they are, once per sync', async () => {

@@ -202,11 +202,11 @@ export class SyncedCounter {
       let w = this.windows.get(key);
       if (w?.start !== start) {
         if (w && w.pending > 0) this.retired.push(w);
-        w = { key, start, end: start + this.windowMs, shared: 0, pending: 0 };
+        w = { key, start, end: start + this.windowMs, shared: 0, sending: 0, pending: 0 };
         this.windows.set(key, w);
       }
       w.pending++;
-      if (w.shared + w.pending > this.limit) wait = Math.max(wait ?? 0, secondsUntil(w.end, now));
+      if (w.shared + w.sending + w.pending > this.limit) wait = Math.max(wait ?? 0, secondsUntil(w.end, now));
     }
     return wait;
   }
@@ -227,7 +227,7 @@ export class SyncedCounter {
    * key is past half of it (there, every instance must hear of the others within one sync).
    */
   private due(w: CountWindow): boolean {
-    return w.pending >= this.threshold || w.shared + w.pending >= this.limit / 2;
+    return w.pending >= this.threshold || w.shared + w.sending + w.pending >= this.limit / 2;
   }
 
   private async flushOnce(): Promise<void> {
@@ -242,8 +242,11 @@ export class SyncedCounter {
       else if (w.end <= now) this.windows.delete(key);
     }
     if (batch.length === 0) return;
-    // Taken out before the await: hits counted meanwhile stay pending for the next flush.
-    for (const b of batch) b.w.pending -= b.n;
+    // Moved to `sending` before the await: hits counted meanwhile stay pending for the next flush.
+    for (const b of batch) {
+      b.w.pending -= b.n;
+      b.w.sending = b.n;
+    }
     let counts: Map<string, number>;
     try {
       counts = await this.table.add(
@@ -252,17 +255,32 @@ export class SyncedCounter {
       );
     } catch (err) {
       for (const b of batch) {
+        b.w.sending = 0;
         b.w.pending += b.n;
         // A retired window no longer in the map keeps its counts for the next flush.
         if (this.windows.get(b.w.key) !== b.w) this.retired.push(b.w);
       }
       throw err;
     }
-    for (const { w } of batch) w.shared = counts.get(rowId(w.start, w.key)) ?? w.shared;
+    for (const { w, n } of batch) {
+      w.shared = counts.get(rowId(w.start, w.key)) ?? w.shared + n;
+      w.sending = 0;
+    }
   }
 }
 
-type CountWindow = { key: string; start: number; end: number; shared: number; pending: number };
+/**
+ * One key's window on this instance: `shared` is the cluster count its last sync returned, `sending`
+ * what a sync under way is adding, `pending` what was counted since. The estimate is their sum.
+ */
+type CountWindow = {
+  key: string;
+  start: number;
+  end: number;
+  shared: number;
+  sending: number;
+  pending: number;
+};
 
 /** The client address as a limiter key; IPv6 addresses count per /56, as express-rate-limit does. */
 export const addressKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ?? '')}`;
@@ -274,6 +292,8 @@ export type RateLimitsOptions = {
   db: Sql;
   /** How often the request budgets are added to the shared table (ms); 0: no timer (call sync()). */
   syncMs: number;
+  /** Where a failed sync is reported (default: stderr). */
+  log?: { error(obj: object, msg: string): void };
 };
 
 /**
@@ -288,6 +308,7 @@ export class RateLimits {
   readonly failures: ExactCounter;
   private readonly table: CounterTable;
   private readonly timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
 
   constructor(private readonly opts: RateLimitsOptions) {
     this.table = new CounterTable(opts.db);
@@ -295,7 +316,16 @@ export class RateLimits {
     this.failures = this.counter('failures', opts.authFailuresPerMinute);
     if (opts.syncMs > 0) {
       this.timer = setInterval(() => {
-        this.sync().catch((err: Error) => console.error('[rate-limits] sync failed:', err.message));
+        // A sync still running (a slow database) is not stacked up on.
+        if (this.syncing) return;
+        this.syncing = this.sync()
+          .catch((err: Error) => {
+            if (opts.log) opts.log.error({ err, component: 'rate-limits' }, 'rate-limit sync failed');
+            else console.error('[rate-limits] sync failed:', err.message);
+          })
+          .finally(() => {
+            this.syncing = undefined;
+          });
       }, opts.syncMs).unref();
     }
   }
@@ -319,6 +349,7 @@ export class RateLimits {
   /** Stops the timer and adds the last counts (a failure here is not worth failing a shutdown for). */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.syncing;
     await this.requests.flush().catch(() => {});
   }
 }
