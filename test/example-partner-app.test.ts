@@ -203,6 +203,26 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     expect(stored()[String(userId)]?.accessToken).toMatch(/^tcat_/);
   });
 
+  it('refuses a callback it did not start, or whose state does not match the sign-in it started', async () => {
+    const unsolicited = await fetch(`${app.url}/callback?code=abc&state=xyz`, { redirect: 'manual' });
+    expect(unsolicited.status).toBe(400);
+    expect(await unsolicited.text()).toContain('This sign-in was not started here');
+
+    const connect = await fetch(`${app.url}/connect`, { redirect: 'manual' });
+    const cookie = (connect.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const forged = new URL(`${app.url}/callback`);
+    forged.search = new URLSearchParams({
+      code: 'a-code-for-someone-else',
+      state: 'not-the-state',
+      iss: t.url,
+    }).toString();
+    const callback = await fetch(forged, { headers: { cookie }, redirect: 'manual' });
+    expect(callback.status).toBe(303);
+    const home = await (await fetch(app.url, { headers: { cookie } })).text();
+    expect(home).toContain('That sign-in could not be verified.');
+    await app.printed(/refused a sign-in callback/);
+  });
+
   it("a user revoking the app in the wallet ends the partner's token, and the app clears its tokens on token.revoked", async () => {
     const live = stored()[String(userId)];
     const wallet = await browser.newPage();

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { AuthorizationResponseError } from 'oauth4webapi';
+import { AuthorizationResponseError, OperationProcessingError, ResponseBodyError } from 'oauth4webapi';
 import type { PartnerAppConfig } from './config.js';
 import { connectedPage, type Flash, problemPage, signedOutPage } from './pages.js';
 import { NotConnected, TianApi } from './tian-api.js';
@@ -112,8 +112,14 @@ export async function startPartnerApp(
         session.userId = tokens.userId;
         session.flash = { text: 'Your TIAN wallet is connected.' };
       } catch (err) {
-        if (!(err instanceof AuthorizationResponseError)) throw err;
-        session.flash = { text: `Your TIAN wallet was not connected (${err.error}).`, error: true };
+        if (err instanceof AuthorizationResponseError) {
+          // The user said no (access_denied), or TIAN refused the request.
+          session.flash = { text: `Your TIAN wallet was not connected (${err.error}).`, error: true };
+        } else if (err instanceof OperationProcessingError || err instanceof ResponseBodyError) {
+          // A callback that does not match the sign-in we started (state, iss), or a refused code.
+          log(`refused a sign-in callback: ${err.message}`);
+          session.flash = { text: 'That sign-in could not be verified. Please connect again.', error: true };
+        } else throw err;
       }
       res.writeHead(303, { location: '/' }).end();
     },
