@@ -93,7 +93,7 @@ function toProblem(err: HttpError, req: Request, production: boolean): Problem {
   if (err instanceof Problem) return err;
   // The database is down or dropped us: a transient 503 the client may retry, not a 500 bug.
   if (isConnectionFailure(err)) {
-    logRequestError(req, err, 'database unavailable: answered 503');
+    logRequestError(req, err, 'database unavailable: answered 503', 'warn');
     return new ServiceUnavailable(OUTAGE_RETRY_AFTER_S);
   }
   // Only OAuth operations throw OAuthError; should one reach a problem+json operation, keep its class.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Config } from '../config.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, scrubSecrets } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
 declare module 'express-serve-static-core' {
@@ -62,18 +62,24 @@ export function requestLog({ config, log, metrics }: RequestLogDeps) {
 }
 
 /**
- * Logs a failure while handling a request (a 5xx's cause, a database outage) with its request id
- * and operationId. The error's message and stack only; never the request itself.
+ * Logs a failure while handling a request with its request id and operationId: a 5xx's cause at
+ * error with its stack; an expected one (`warn`: the database is unreachable, every request of an
+ * outage says so) with its message only. Never the request itself.
  */
-export function logRequestError(req: Request, err: unknown, msg: string): void {
+export function logRequestError(
+  req: Request,
+  err: unknown,
+  msg: string,
+  level: 'error' | 'warn' = 'error',
+): void {
   const locals = req.res?.locals;
-  locals?.log?.error(
-    {
-      reqId: locals?.requestId,
-      method: req.method,
-      operationId: locals?.operation?.operationId,
-      err,
-    },
-    msg,
-  );
+  const log = locals?.log;
+  if (!log) return;
+  const fields = {
+    reqId: locals?.requestId,
+    method: req.method,
+    operationId: locals?.operation?.operationId,
+  };
+  if (level === 'error') log.error({ ...fields, err }, msg);
+  else log.warn({ ...fields, error: scrubSecrets(err instanceof Error ? err.message : String(err)) }, msg);
 }
