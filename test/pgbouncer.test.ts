@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +64,7 @@ async function freePort(): Promise<number> {
 /** Debian's pgbouncer on a free loopback port, transaction pooling, in front of 127.0.0.1:5432. */
 async function startBouncer(): Promise<number> {
   const port = await freePort();
-  // pgbouncer refuses to run as root: it drops to `postgres`, which must read the files.
+  // pgbouncer refuses to run as root: it drops to another user, which must read the files.
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n', { mode: 0o644 });
   writeFileSync(
@@ -86,8 +86,10 @@ async function startBouncer(): Promise<number> {
     ].join('\n'),
     { mode: 0o644 },
   );
-  const args =
-    process.getuid?.() === 0 ? ['-u', 'postgres', join(dir, 'pgbouncer.ini')] : [join(dir, 'pgbouncer.ini')];
+  // As root it must drop to another user (postgresql-common's `postgres`, else `nobody`).
+  const runAs = /^postgres:/m.test(readFileSync('/etc/passwd', 'utf8')) ? 'postgres' : 'nobody';
+  const ini = join(dir, 'pgbouncer.ini');
+  const args = process.getuid?.() === 0 ? ['-u', runAs, ini] : [ini];
   const child = spawn(PGBOUNCER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let out = '';
