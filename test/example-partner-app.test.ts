@@ -203,7 +203,7 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     expect(stored()[String(userId)]?.accessToken).toMatch(/^tcat_/);
   });
 
-  it('refuses a callback it did not start, or whose state does not match the sign-in it started', async () => {
+  it("refuses a callback it did not start or whose state does not match, and shows a user's Deny", async () => {
     const unsolicited = await fetch(`${app.url}/callback?code=abc&state=xyz`, { redirect: 'manual' });
     expect(unsolicited.status).toBe(400);
     expect(await unsolicited.text()).toContain('This sign-in was not started here');
@@ -221,6 +221,16 @@ describe.runIf(chromiumAvailable())('the example partner app (examples/partner-a
     const home = await (await fetch(app.url, { headers: { cookie } })).text();
     expect(home).toContain('That sign-in could not be verified.');
     await app.printed(/refused a sign-in callback/);
+
+    // A user who answers Deny comes back with access_denied, which the app shows as such.
+    const again = await fetch(`${app.url}/connect`, { headers: { cookie }, redirect: 'manual' });
+    const authorize = new URL(again.headers.get('location') ?? '');
+    const { location } = await authorizeAsUser(t, Object.fromEntries(authorize.searchParams), USER, 'deny');
+    expect(location.searchParams.get('error')).toBe('access_denied');
+    await fetch(location, { headers: { cookie }, redirect: 'manual' });
+    expect(await (await fetch(app.url, { headers: { cookie } })).text()).toContain(
+      'Your TIAN wallet was not connected (access_denied).',
+    );
   });
 
   it("a user revoking the app in the wallet ends the partner's token, and the app clears its tokens on token.revoked", async () => {
