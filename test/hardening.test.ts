@@ -91,7 +91,7 @@ describe('CORS', () => {
     expect(pre.headers.get('access-control-allow-origin')).toBe(PARTNER_ORIGIN);
     expect(pre.headers.get('access-control-allow-methods')).toBe('POST');
     expect(pre.headers.get('access-control-allow-headers')).toBe(
-      'Authorization,Content-Type,Idempotency-Key',
+      'Authorization,Content-Type,Idempotency-Key,X-Request-Id',
     );
     expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
     expect(pre.headers.get('vary')).toContain('Origin');
@@ -105,6 +105,7 @@ describe('CORS', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('access-control-allow-origin')).toBe(PARTNER_ORIGIN);
     expect(res.headers.get('access-control-expose-headers')).toContain('Retry-After');
+    expect(res.headers.get('access-control-expose-headers')).toContain('X-Request-Id');
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
     // Errors are readable too, so the page can show why.
     const refused = await fetch(`${withCors.url}/api/v1/points/balance`, {

@@ -68,8 +68,9 @@ export function corsPolicy(config: Config, operations: readonly SpecOperation[])
       // An origin not listed gets no Access-Control-Allow-Origin at all.
       origin: (origin, done) => done(null, origin !== undefined && origins.has(origin) ? origin : false),
       methods,
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Retry-After', 'Idempotent-Replayed'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
+      // X-Request-Id: a browser app can quote it in a support ticket (the request's log lines carry it).
+      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'X-Request-Id'],
       credentials: false,
       maxAge: 600,
       optionsSuccessStatus: 204,
