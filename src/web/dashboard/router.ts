@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../../container.js';
 import { NotFound, Problem } from '../../errors/index.js';
+import { logRequestError } from '../../http/request-log.js';
 import { verifyPartnerAccount } from '../../partners/accounts.js';
 import {
   findPartnerById,
@@ -418,7 +419,7 @@ export function dashboardPages(s: Services): express.Router {
       return sendPage(res, why.status, dashboardErrorPage(title, why.message, '/dashboard'));
     }
     // Internals (SQL errors, stack traces) go to the server log only; the page stays generic.
-    console.error(`[error] ${req.method} ${req.baseUrl}${req.path}:`, err);
+    logRequestError(req, err, 'dashboard page failed: answered 500');
     sendPage(
       res,
       500,
