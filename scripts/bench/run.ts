@@ -8,8 +8,9 @@
  *                    [--scenarios balance,deduct-spread,...] [--json file] [--rss60] [--quick]
  *                    [--profile dir]
  *
- * --profile dir: the project runs under `node --cpu-prof` and writes one .cpuprofile per process
- * start into dir (read them with `npx tsx scripts/bench/profile-summary.ts dir/*.cpuprofile`).
+ * --profile dir: both servers run under `node --cpu-prof`, writing their .cpuprofile files into
+ * dir/project and dir/reference (read them with `npx tsx scripts/bench/profile-summary.ts
+ * dir/project/*.0.001.cpuprofile`).
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -140,6 +141,10 @@ async function main() {
   const dbUrl = new URL(ADMIN_URL);
   dbUrl.pathname = `/${state.dbName}`;
   state.benchDb = new pg.Pool({ connectionString: dbUrl.toString(), max: 4 });
+  // Dropping the database at the end terminates whatever connection is still open on it: an idle
+  // client's error must not take the bench down after the table is printed.
+  state.benchDb.on('error', () => {});
+  state.admin.on('error', () => {});
   state.tmp = mkdtempSync(join(os.tmpdir(), 'tian-bench-'));
 
   const cpu = os.cpus();
@@ -179,8 +184,12 @@ async function main() {
     LOG_REQUESTS: 'false',
   };
   const production = { ...common, NODE_ENV: 'production', WEBHOOK_ALLOW_HTTP_LOCALHOST: 'false' };
-  if (opts.profile) mkdirSync(opts.profile, { recursive: true });
-  const profiling = opts.profile ? ['--cpu-prof', '--cpu-prof-dir', opts.profile] : [];
+  // One directory per server, so each one's profiles can be summarised on their own.
+  const profiling = (kind: ServerKind) => {
+    if (!opts.profile) return [];
+    mkdirSync(join(opts.profile, kind), { recursive: true });
+    return ['--cpu-prof', '--cpu-prof-dir', join(opts.profile, kind)];
+  };
   const startProject = async (env: Record<string, string>, note: string): Promise<Server> => ({
     ...(await startServerProcess(
       'project',
@@ -188,7 +197,7 @@ async function main() {
       env,
       /listening on (http:\/\/\S+)/,
       60_000,
-      profiling,
+      profiling('project'),
     )),
     kind: 'project',
     note,
@@ -199,6 +208,8 @@ async function main() {
       'scripts/bench/reference-server.ts',
       env,
       /listening on (http:\/\/\S+)/,
+      60_000,
+      profiling('reference'),
     )),
     kind: 'reference',
     note: 'node:http + pg, pool of 20',

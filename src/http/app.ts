@@ -81,7 +81,7 @@ export function createApp({
       ...parsers,
       inputGuard(op),
       authenticate(op, services),
-      ...forOperation(validator, op),
+      ...forOperation(validator, op, { validateSecurity: false }),
       handle(handlers, op.operationId, inflight),
     );
   }

@@ -26,8 +26,36 @@ type WithOpenApi = Request & { openapi?: Metadata };
  * validation itself (ajv, per operation and content type, compiled once by the validator) is
  * unchanged and as strict.
  */
-export function forOperation(chain: RequestHandler[], op: SpecOperation): RequestHandler[] {
-  return chain.map((step) => (step.name === 'metadataMiddleware' ? matchedOnce(step, op) : step));
+export function forOperation(
+  chain: RequestHandler[],
+  op: SpecOperation,
+  opts: { validateSecurity: boolean },
+): RequestHandler[] {
+  return (
+    chain
+      // With validateSecurity off the validator's security step only waits for its spec promise.
+      .filter((step) => opts.validateSecurity || step.name !== 'securityMiddleware')
+      .map((step) => {
+        if (step.name === 'metadataMiddleware') return matchedOnce(step, op);
+        if (step.name === 'pathParamsMiddleware') return untilDone(step);
+        return step;
+      })
+  );
+}
+
+/**
+ * The validator's first step installs its path-parameter handlers on the app on the first request
+ * (and rethrows a spec that failed to load); once it has passed, it only costs a promise per request.
+ */
+function untilDone(step: RequestHandler): RequestHandler {
+  let done = false;
+  return function pathParamsOnce(req: Request, res: Response, next: NextFunction) {
+    if (done) return next();
+    return step(req, res, (err?: unknown) => {
+      if (err === undefined) done = true;
+      next(err);
+    });
+  };
 }
 
 function matchedOnce(lookup: RequestHandler, op: SpecOperation): RequestHandler {

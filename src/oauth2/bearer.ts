@@ -36,8 +36,19 @@ export async function verifyBearer(sql: Sql, token: string, now: Date): Promise<
   return {
     partner: partnerFromRow(row),
     userId: Number(row.user_id),
-    scopes: parseScope(row.scope),
+    scopes: scopesOf(row.scope),
     tokenId: Number(row.id),
     balance: row.balance,
   };
+}
+
+/** A token's scope string, parsed once per distinct string (there are only a few combinations). */
+const parsedScopes = new Map<string, string[]>();
+function scopesOf(scope: string): string[] {
+  let scopes = parsedScopes.get(scope);
+  if (!scopes) {
+    scopes = Object.freeze(parseScope(scope)) as string[];
+    if (parsedScopes.size < 256) parsedScopes.set(scope, scopes);
+  }
+  return scopes;
 }
