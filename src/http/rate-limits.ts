@@ -14,8 +14,8 @@ import type { Clock } from '../lib/clock.js';
  *   upsert that returns the cluster-wide count, so the budget holds exactly across instances;
  * - `SyncedCounter` (the request budget of a verified identity, 6000/min by default: the hot path)
  *   counts in memory and adds its counts to the table every `syncMs`, learning the others' counts in
- *   the same statement. No round trip per request; the cluster may admit at most what every instance
- *   admits for that key within one sync interval over the budget.
+ *   the same statement. No round trip per request; the cluster may admit at most what the instances
+ *   admit for that key within one sync interval, plus under 1 % of the budget each, over the budget.
  */
 export class CounterTable {
   constructor(private readonly db: Sql) {}
