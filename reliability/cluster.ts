@@ -62,7 +62,8 @@ export async function startCluster(): Promise<Cluster> {
   const t = await startTestServer({
     RATE_LIMIT_PER_MINUTE: '100000000',
     AUTH_RATE_LIMIT_PER_MINUTE: '100000000',
-    LOG_LEVEL: 'warn',
+    // Its pool's errors during the outage are expected; the children's logs are saved.
+    LOG_LEVEL: 'fatal',
   });
   if (t.dbKind !== 'postgres') {
     await t.stop();
@@ -83,17 +84,23 @@ export async function startCluster(): Promise<Cluster> {
     WEBHOOK_DELIVERED_WAIT_MS: '500',
     WEBHOOK_RETRY_DELAYS_MS: RETRY_DELAYS_MS,
     JOB_POLL_INTERVAL_MS: '200',
+    DATABASE_POOL_MAX: '4',
+    JOB_CONCURRENCY: '3',
     SHUTDOWN_TIMEOUT_MS: '5000',
     // info: the "listening on" line the start waits for is an info log.
     LOG_LEVEL: 'info',
   };
-  const apiEnv = { ...env, RUN_JOBS: 'false' };
+  // Within the server's max_connections (100 by default, shared with whatever else runs there):
+  // 8 per API process (more than the 6 clients each serves, so none waits for a connection), 4 + 4
+  // for the worker, a few of the control server's 30 (opened lazily).
+  const apiEnv = { ...env, RUN_JOBS: 'false', DATABASE_POOL_MAX: '8' };
 
-  const startApi = async (i: number) => {
-    const p = await startMain(apiEnv, 120_000);
-    track(`api-${i + 1}`, p);
-    return p;
-  };
+  const startApi = (i: number) =>
+    startWithRetries(`api-${i + 1}`, async () => {
+      const p = await startMain(apiEnv, 120_000);
+      track(`api-${i + 1}`, p);
+      return p;
+    });
   const apis = await Promise.all([startApi(0), startApi(1), startApi(2)]);
 
   const cluster: Cluster = {
@@ -119,9 +126,11 @@ export async function startCluster(): Promise<Cluster> {
       cluster.worker = undefined;
     },
     async startWorker() {
-      const w = await startWorker(env, 120_000);
-      track('worker', w);
-      cluster.worker = w;
+      cluster.worker = await startWithRetries('worker', async () => {
+        const w = await startWorker(env, 120_000);
+        track('worker', w);
+        return w;
+      });
     },
     async tick() {
       await t.db.query(`select graphile_worker.add_job('tick', '{}'::json, job_key => 'reliability-tick')`);
@@ -135,6 +144,24 @@ export async function startCluster(): Promise<Cluster> {
   };
   await cluster.startWorker();
   return cluster;
+}
+
+/**
+ * As a supervisor would: a process that fails to start (the database server refusing connections
+ * for a moment, say) is started again, up to 3 times.
+ */
+async function startWithRetries<T>(name: string, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.log(
+        `[reliability]   ${name} failed to start (${(err as Error).message.split('\n')[0]}); starting it again`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+  }
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within 10 s. */

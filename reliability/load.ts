@@ -214,13 +214,21 @@ export async function checkReplays(
     const user = users.find((u) => u.id === o?.userId);
     if (!o || o.kind !== 'acked' || !user) continue;
     tally.requests++;
-    const res = await fetch(`${urls[n % urls.length]}/api/v1/points/deduct`, {
-      method: 'POST',
-      headers: { ...user.headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ amount: o.amount, idempotencyKey: o.key, description: `rel:${o.key}` }),
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-    });
-    const body = (await res.json()) as { transactionId?: string };
+    const url = urls[n % urls.length];
+    let res: Response;
+    let body: { transactionId?: string };
+    try {
+      res = await fetch(`${url}/api/v1/points/deduct`, {
+        method: 'POST',
+        headers: { ...user.headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: o.amount, idempotencyKey: o.key, description: `rel:${o.key}` }),
+        signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+      });
+      body = (await res.json()) as { transactionId?: string };
+    } catch (err) {
+      problems.push(`replay of ${o.key} on ${url}: ${(err as Error).message}`);
+      continue;
+    }
     if (
       res.status !== 200 ||
       res.headers.get('idempotent-replayed') !== 'true' ||

@@ -4,6 +4,7 @@ import { Database } from './db/database.js';
 import { ReadinessProbe } from './health/readiness.js';
 import { RateLimits } from './http/rate-limits.js';
 import { PrivyVerifier } from './identity/privy.js';
+import { tagConnectionFailures } from './jobs/outage-retries.js';
 import { migrateJobs } from './jobs/runner.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { type Mailer, smtpMailer } from './mail/mailer.js';
@@ -71,6 +72,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
   const lost = (err: Error) => log.error({ err }, 'job runner: database connection lost');
   jobsPool.on('error', lost);
   jobsPool.on('connect', (client) => client.on('error', lost));
+  tagConnectionFailures(jobsPool);
   await migrateJobs(jobsPool, log);
   const metrics = new Metrics({ db, jobsPool });
   const oauth = new OAuthService(db, clock, metrics);
