@@ -1,6 +1,7 @@
 import type { components } from '../../generated/types.js';
 import type { Sql } from '../db/database.js';
-import { findPair, type TokenPair } from './tokens.js';
+import { hashSecret } from '../lib/crypto.js';
+import type { TokenPair } from './tokens.js';
 
 export type TokenInfo = components['schemas']['TokenInfo'];
 
@@ -11,19 +12,27 @@ export function isActive(pair: TokenPair, now: Date): boolean {
 
 /**
  * The seed's token object for an access token, or undefined when it is not one of ours. A token
- * whose refresh token was rotated is reported revoked at the rotation.
+ * whose refresh token was rotated is reported revoked at the rotation. One statement (the
+ * token_info function of Migration20261124000008: the same rule as `isActive`, planned once per
+ * connection, the times already formatted).
  */
 export async function tokenInfo(sql: Sql, accessToken: string, now: Date): Promise<TokenInfo | undefined> {
   if (!accessToken.startsWith('tcat_')) return undefined;
-  const pair = await findPair(sql, 'access', accessToken);
-  if (!pair) return undefined;
-  const revokedAt = pair.revokedAt ?? pair.rotatedAt;
+  const [row] = await sql.query<{
+    active: boolean;
+    scope: string;
+    user_id: string;
+    partner_id: number;
+    expires_at: string;
+    revoked_at: string | null;
+  }>('select * from token_info($1::text, $2::timestamptz)', [hashSecret(accessToken), now]);
+  if (!row) return undefined;
   return {
-    active: isActive(pair, now),
-    scope: pair.scope,
-    userId: pair.userId,
-    partnerId: pair.partnerId,
-    expiresAt: pair.accessExpiresAt.toISOString(),
-    revokedAt: revokedAt ? revokedAt.toISOString() : null,
+    active: row.active,
+    scope: row.scope,
+    userId: Number(row.user_id),
+    partnerId: row.partner_id,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
   };
 }

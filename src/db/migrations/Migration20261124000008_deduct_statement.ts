@@ -31,6 +31,9 @@ const PARTNER_OUT = `p_id integer, p_client_id text, p_name text, p_client_secre
 const PARTNER_IN = `p.id, p.client_id, p.name, p.client_secret_hash, p.redirect_uris, p.allowed_scopes, p.require_pkce,
   p.refresh_grace_seconds, p.secret_rotated_at, p.created_at`;
 
+/** A timestamptz as JavaScript's toISOString writes it (UTC, milliseconds, `Z`); null stays null. */
+const ISO = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 export class Migration20261124000008_deduct_statement extends Migration {
   override async up(): Promise<void> {
     this.addSql(`
@@ -141,9 +144,22 @@ export class Migration20261124000008_deduct_statement extends Migration {
           from partners p left join users u on u.privy_id = for_privy_id and u.disabled_at is null
           where p.client_secret_hash = for_hash;
       end $$`);
+    // GET /api/oauth2/token/info: the token's answer computed where the row is (active at `at`, the
+    // times already in the API's ISO form, a rotated token reported revoked at its rotation).
+    this.addSql(`
+      create function token_info(for_hash text, at timestamptz)
+      returns table (active boolean, scope text, user_id bigint, partner_id integer, expires_at text, revoked_at text)
+      language plpgsql stable as $$
+      begin
+        return query
+          select t.revoked_at is null and t.rotated_at is null and t.access_expires_at > at, t.scope, t.user_id,
+                 t.partner_id, ${ISO('t.access_expires_at')}, ${ISO('coalesce(t.revoked_at, t.rotated_at)')}
+          from oauth_tokens t where t.access_hash = for_hash;
+      end $$`);
   }
 
   override async down(): Promise<void> {
+    this.addSql('drop function token_info(text, timestamptz)');
     this.addSql('drop function bearer_grant(text, timestamptz)');
     this.addSql('drop function legacy_caller(text, text)');
     this.addSql(
