@@ -101,6 +101,37 @@ describe('configuration', () => {
     expect(refusal({ METRICS_TOKEN: 'short' })).toMatch(/^invalid configuration: METRICS_TOKEN: /);
   });
 
+  it('the webhook retry schedule, API-only processes and the pool size are settings with safe defaults', () => {
+    const dev = loadConfig({ NODE_ENV: 'development' });
+    expect(dev.webhooks.retryDelaysMs).toBeUndefined(); // the built-in 5 s ... 10 h schedule
+    expect(dev.runJobs).toBe(true);
+    expect(dev.databasePoolMax).toBe(20);
+    const db = 'postgresql://tian@127.0.0.1:5432/tian';
+    expect(
+      loadConfig({
+        WEBHOOK_RETRY_DELAYS_MS: '1000, 2000,60000',
+        RUN_JOBS: 'false',
+        DATABASE_URL: db,
+        DATABASE_POOL_MAX: '8',
+      }),
+    ).toMatchObject({
+      webhooks: { retryDelaysMs: [1000, 2000, 60_000] },
+      runJobs: false,
+      databasePoolMax: 8,
+    });
+    expect(refusal({ WEBHOOK_RETRY_DELAYS_MS: '1000,soon' })).toMatch(
+      /^invalid configuration: WEBHOOK_RETRY_DELAYS_MS: /,
+    );
+    expect(refusal({ WEBHOOK_RETRY_DELAYS_MS: '10' })).toMatch(
+      /^invalid configuration: WEBHOOK_RETRY_DELAYS_MS: /,
+    );
+    expect(refusal({ DATABASE_POOL_MAX: '0' })).toMatch(/^invalid configuration: DATABASE_POOL_MAX: /);
+    // Nobody else could run the embedded database's jobs.
+    expect(refusal({ RUN_JOBS: 'false' })).toMatch(
+      /^invalid configuration: RUN_JOBS: false needs DATABASE_URL/,
+    );
+  });
+
   it('outside production an unset PUBLIC_URL falls back to the listening address', () => {
     expect(loadConfig({ NODE_ENV: 'development' }).publicUrl).toBeUndefined();
   });

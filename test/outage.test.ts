@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isConnectionFailure } from '../src/db/connection-failure.js';
 import { startTestServer, type TestServer } from './support/harness.js';
 import { startOutage, terminateConnections } from './support/outage.js';
 import { realPostgresAvailable } from './support/pg.js';
@@ -117,4 +118,12 @@ describe.skipIf(!real)('a database outage', () => {
       checks: { database: 'ok', migrations: 'ok', jobRunner: 'not_running_here' },
     });
   }, 60_000);
+});
+
+describe('what counts as an outage (503 with Retry-After, never a 500)', () => {
+  it('a server out of connections (53300) and a dropped connection without a code', () => {
+    expect(isConnectionFailure({ code: '53300', message: 'sorry, too many clients already' })).toBe(true);
+    expect(isConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isConnectionFailure({ code: '23505', message: 'duplicate key value' })).toBe(false);
+  });
 });
