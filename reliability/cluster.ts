@@ -91,9 +91,9 @@ export async function startCluster(): Promise<Cluster> {
     LOG_LEVEL: 'info',
   };
   // Within the server's max_connections (100 by default, shared with whatever else runs there):
-  // 8 per API process (as many as the 8 clients each serves, so none waits for a connection), 4 + 4
+  // 10 per API process (its 8 clients, and the first webhook attempts made after their commits), 4 + 4
   // for the worker, a few of the control server's 30 (opened lazily).
-  const apiEnv = { ...env, RUN_JOBS: 'false', DATABASE_POOL_MAX: '8' };
+  const apiEnv = { ...env, RUN_JOBS: 'false', DATABASE_POOL_MAX: '10' };
 
   const startApi = (i: number) =>
     startWithRetries(`api-${i + 1}`, async () => {

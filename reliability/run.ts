@@ -15,7 +15,7 @@
  * duplicated, answered 5xx unexpectedly, or a scenario failed.
  */
 import { hostileInputs } from '../test/support/hostile-inputs.js';
-import { startOutage } from '../test/support/outage.js';
+import { prepareOutage } from '../test/support/outage.js';
 import { WebhookReceiver } from '../test/support/webhook-receiver.js';
 import { partnerApi } from '../test/support/webhooks.js';
 import { type Cluster, killEveryChild, saveOutputs, startCluster } from './cluster.js';
@@ -113,6 +113,8 @@ async function main(): Promise<void> {
   });
 
   await scenario('3 database outage mid-load (connections terminated, then refused)', async (problems) => {
+    // The administrator connection is opened before the load (the server may be short of them later).
+    const outageSwitch = await prepareOutage(t);
     let outage = false;
     let outageOver: Promise<void> | undefined;
     const probes: string[] = [];
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
           if (n !== 150) return;
           outage = true;
           outageOver = (async () => {
-            const o = await startOutage(t);
+            const o = await outageSwitch.start();
             tally.faults += 2;
             log('  outage: ALLOW_CONNECTIONS false on the test database and every connection terminated');
             await sleep(1_000);

@@ -41,14 +41,26 @@ async function terminate(client: pg.Client, database: string): Promise<number> {
 }
 
 export async function startOutage(server: TestServer): Promise<Outage> {
+  return (await prepareOutage(server)).start();
+}
+
+/**
+ * The administrator connection an outage needs, opened now (when the database server still has a
+ * connection to spare), and `start` to begin the outage on it later, in the middle of a load.
+ */
+export async function prepareOutage(server: TestServer): Promise<{ start(): Promise<Outage> }> {
   const { client, database } = await admin(server);
-  await client.query(`alter database ${ident(database)} with allow_connections false`);
-  await terminate(client, database);
   return {
-    terminateConnections: () => terminate(client, database),
-    async end() {
-      await client.query(`alter database ${ident(database)} with allow_connections true`);
-      await client.end();
+    async start() {
+      await client.query(`alter database ${ident(database)} with allow_connections false`);
+      await terminate(client, database);
+      return {
+        terminateConnections: () => terminate(client, database),
+        async end() {
+          await client.query(`alter database ${ident(database)} with allow_connections true`);
+          await client.end();
+        },
+      };
     },
   };
 }
