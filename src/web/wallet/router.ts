@@ -10,6 +10,7 @@ import { assertText, BadFormError, field } from '../shared/form.js';
 import { sendPage } from '../shared/html.js';
 import { errorPage } from '../shared/layout.js';
 import { WalletSessions } from '../shared/sessions.js';
+import { signInLimiter } from '../shared/sign-in-limit.js';
 import { accountPages } from './account.js';
 import { authorizeParamsFrom, checkOrRespond, issuerOf, type WalletDeps } from './authorize-flow.js';
 import { loginPage } from './pages.js';
@@ -32,24 +33,9 @@ export function walletPages(s: Services): express.Router {
   const deps: WalletDeps = { config: s.config, oauth: s.oauth, sessions };
   const router = express.Router();
 
-  // Per client address (DESIGN.md: before a verified identity, and for every failed sign-in). Views
-  // of the sign-in page and sign-in attempts have a budget each; every attempt counts, failed or not.
-  // Exact counters shared by every instance (one upsert per view or attempt), on the injected clock.
-  const signInLimiter = (name: string) => {
-    const counter = s.limits.counter(name, s.config.authRateLimitPerMinute);
-    return (req: Request, res: Response, next: NextFunction) => {
-      const key = addressKey(req.ip);
-      // An address known to be over budget is refused without counting it again.
-      const known = counter.knownRetryAfter([key]);
-      (known === undefined ? counter.hit([key]) : Promise.resolve(known)).then((wait) => {
-        if (wait === undefined) return next();
-        res.set('Retry-After', String(wait));
-        sendPage(res, 429, errorPage('Too many sign-in attempts', `Wait ${wait} seconds, then try again.`));
-      }, next);
-    };
-  };
-  const signInViews = signInLimiter('wallet-sign-in-views');
-  const signInAttempts = signInLimiter('wallet-sign-in-attempts');
+  // Views of the sign-in page and sign-in attempts have a budget each, per client address.
+  const signInViews = signInLimiter(s, 'wallet-sign-in-views');
+  const signInAttempts = signInLimiter(s, 'wallet-sign-in-attempts');
 
   // Every posted field is text before anything reads it: a NUL byte would fail in SQL as a 500.
   router.use('/wallet', (req, _res, next) => {
