@@ -143,3 +143,29 @@ describe('the operation x scope matrix is the same for the legacy flow and beare
     expect((await state(c.userId))?.balance).toBe(999_990);
   });
 });
+
+describe('a partner whose allowed scopes are narrowed', () => {
+  it('loses the dropped scope at once on tokens users granted before, and keeps the others', async () => {
+    const partner = await t.partner({ allowedScopes: ['balance', 'deduct'] });
+    const user = await t.user({ points: 100 });
+    const { accessToken } = await t.tokens(partner.id, user.id, 'balance deduct');
+    const headers = { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' };
+    const deduct = () =>
+      fetch(`${t.url}/api/v1/points/deduct`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ amount: 5 }),
+      });
+    expect((await deduct()).status).toBe(200);
+
+    // The dashboard and the CLI change allowed_scopes; the token's own scope string is untouched.
+    await t.db.query(`update partners set allowed_scopes = '{balance}' where id = $1`, [partner.id]);
+    const refused = await deduct();
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { code: string }).code).toBe('insufficient_scope');
+    const balance = await fetch(`${t.url}/api/v1/points/balance`, { headers });
+    expect(balance.status).toBe(200);
+    expect(((await balance.json()) as { balance: number }).balance).toBe(95);
+    expect((await t.moneyState(user.id))?.balance).toBe(95);
+  });
+});

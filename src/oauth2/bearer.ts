@@ -33,22 +33,29 @@ export async function verifyBearer(sql: Sql, token: string, now: Date): Promise<
     [hashSecret(token), now],
   );
   if (!row) return undefined;
+  const partner = partnerFromRow(row);
   return {
-    partner: partnerFromRow(row),
+    partner,
     userId: Number(row.user_id),
-    scopes: scopesOf(row.scope),
+    scopes: scopesOf(row.scope, partner.allowedScopes),
     tokenId: Number(row.id),
     balance: row.balance,
   };
 }
 
-/** A token's scope string, parsed once per distinct string (there are only a few combinations). */
+/**
+ * What a token may do now: the scopes the user granted that the partner is still allowed. A partner
+ * whose allowed scopes were narrowed (dashboard, CLI) loses the dropped ones on tokens already
+ * granted at once, as a legacy call would (DESIGN.md: the same rules whichever way a call
+ * authenticates). Parsed once per distinct (granted, allowed) pair: there are only a few.
+ */
 const parsedScopes = new Map<string, string[]>();
-function scopesOf(scope: string): string[] {
-  let scopes = parsedScopes.get(scope);
+function scopesOf(scope: string, allowed: readonly string[]): string[] {
+  const key = `${scope}|${allowed.join(' ')}`;
+  let scopes = parsedScopes.get(key);
   if (!scopes) {
-    scopes = Object.freeze(parseScope(scope)) as string[];
-    if (parsedScopes.size < 256) parsedScopes.set(scope, scopes);
+    scopes = Object.freeze(parseScope(scope).filter((s) => allowed.includes(s))) as string[];
+    if (parsedScopes.size < 256) parsedScopes.set(key, scopes);
   }
   return scopes;
 }

@@ -83,8 +83,8 @@ export function appPage(
 <label for="redirect_uris">Redirect URIs, one per line (https, or http on 127.0.0.1 / [::1]; compared exactly)</label>
 <textarea id="redirect_uris" name="redirect_uris" rows="4">${s.redirectUris.join('\n')}</textarea>
 <fieldset><legend>Scopes your app may request</legend>
-<p class="muted">Removing a scope stops new authorizations from asking for it; tokens users already granted keep
-their scopes until they expire or are revoked.</p>
+<p class="muted">Removing a scope takes it away at once: new authorizations cannot ask for it, and tokens users
+already granted can no longer use it (they keep the other scopes).</p>
 ${SCOPES.map(
   (scope) =>
     html`<div class="check"><input type="checkbox" id="scope-${scope}" name="scopes" value="${scope}"${
