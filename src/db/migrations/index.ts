@@ -8,6 +8,7 @@ import { Migration20261123000007_idempotency_claim } from './Migration2026112300
 import { Migration20261124000008_deduct_statement } from './Migration20261124000008_deduct_statement.js';
 import { Migration20261124000009_partner_accounts } from './Migration20261124000009_partner_accounts.js';
 import { Migration20261124000010_rate_limits } from './Migration20261124000010_rate_limits.js';
+import { Migration20261124000011_ledger_user_history } from './Migration20261124000011_ledger_user_history.js';
 
 /** Every migration, in order. Listed explicitly so the same list runs from tsx, a build, or the CLI. */
 export const migrationsList = [
@@ -21,4 +22,5 @@ export const migrationsList = [
   { name: 'Migration20261124000008_deduct_statement', class: Migration20261124000008_deduct_statement },
   { name: 'Migration20261124000009_partner_accounts', class: Migration20261124000009_partner_accounts },
   { name: 'Migration20261124000010_rate_limits', class: Migration20261124000010_rate_limits },
+  { name: 'Migration20261124000011_ledger_user_history', class: Migration20261124000011_ledger_user_history },
 ];
