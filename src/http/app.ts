@@ -34,8 +34,8 @@ export function createApp({
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   app.set('etag', false);
-  app.use(requestLog(services), baseHeaders);
-  app.use(securityHeaders(config));
+  // The request id, then the security headers and `Cache-Control: no-store` (one fixed list).
+  app.use(requestLog(services), securityHeaders(config));
   const spec = loadSpec();
   const operations = listOperations(spec);
   const parsers = [
@@ -44,6 +44,7 @@ export function createApp({
   ];
   // Server-rendered pages (wallet) come first; they parse their own forms.
   app.use(['/wallet', '/dashboard'], ...parsers, pageBodyErrors);
+  const parseBody = bodyParsers(parsers);
   // No page lives under /api/: API requests skip walking every page route (one lookup per request).
   const pageRoutes = express.Router();
   for (const router of pages) pageRoutes.use(router);
@@ -78,7 +79,7 @@ export function createApp({
         next();
       },
       ...cors.forOperation(op),
-      ...parsers,
+      parseBody,
       inputGuard(op),
       authenticate(op, services),
       ...forOperation(validator, op, { validateSecurity: false }),
@@ -124,11 +125,29 @@ function handle(handlers: Handlers, operationId: OperationId, inflight: Set<Prom
   };
 }
 
-function baseHeaders(_req: Request, res: Response, next: NextFunction) {
-  res.set({
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-store',
-  });
-  next();
+/**
+ * The body parsers as one step. A request without a body (no Content-Length, no Transfer-Encoding:
+ * every GET the clients send) skips them exactly as they would skip themselves, without walking
+ * two more layers; one with a body, on any operation (a GET's included), goes through both as before.
+ */
+function bodyParsers(parsers: express.RequestHandler[]): express.RequestHandler {
+  const [json, urlencoded] = parsers as [express.RequestHandler, express.RequestHandler];
+  return (req, res, next) => {
+    // type-is's hasBody, the parsers' own test.
+    if (
+      req.headers['transfer-encoding'] === undefined &&
+      Number.isNaN(Number(req.headers['content-length']))
+    ) {
+      if (!Reflect.has(req, 'body')) req.body = undefined;
+      return next();
+    }
+    json(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      try {
+        urlencoded(req, res, next);
+      } catch (thrown) {
+        next(thrown);
+      }
+    });
+  };
 }

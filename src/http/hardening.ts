@@ -13,9 +13,28 @@ import type { SpecOperation } from './spec.js';
  * sent (setPageHeaders: still `default-src 'none'` and `frame-ancestors 'none'`), and keeps the rest:
  * X-Frame-Options DENY, nosniff, no-referrer, cross-origin isolation of the window and the resources,
  * and HSTS in production only (a development server on http://127.0.0.1 must not pin https).
+ * Plus `Cache-Control: no-store` (nothing of the API is cacheable; a page may set its own).
+ *
+ * Helmet's headers do not depend on the request, so helmet runs once, at start-up, against a
+ * recording response; each request then sets that fixed list (the hot path's cost was helmet's
+ * per-request work and the same headers set twice).
  */
 export function securityHeaders(config: Config): RequestHandler {
-  return helmet({
+  const { headers, removed } = helmetHeaders(config);
+  headers.push(['Cache-Control', 'no-store']);
+  const names = headers.map(([name]) => name);
+  const values = headers.map(([, value]) => value);
+  const count = headers.length;
+  return (_req, res, next) => {
+    for (let i = 0; i < count; i++) res.setHeader(names[i] as string, values[i] as string);
+    for (const name of removed) res.removeHeader(name);
+    next();
+  };
+}
+
+/** The headers helmet sets (in its order) and removes, recorded from one run against a stand-in response. */
+function helmetHeaders(config: Config): { headers: [string, string][]; removed: string[] } {
+  const middleware = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -30,6 +49,24 @@ export function securityHeaders(config: Config): RequestHandler {
     crossOriginResourcePolicy: { policy: 'same-origin' },
     strictTransportSecurity: config.production ? { maxAge: 31_536_000, includeSubDomains: true } : false,
   });
+  const headers: [string, string][] = [];
+  const removed: string[] = [];
+  let done = false;
+  const recorder = {
+    setHeader(name: string, value: unknown) {
+      if (typeof value !== 'string') throw new Error(`helmet set ${name} to a non-string`);
+      headers.push([name, value]);
+    },
+    removeHeader(name: string) {
+      removed.push(name);
+    },
+  };
+  middleware({} as Request, recorder as unknown as Response, (err?: unknown) => {
+    if (err) throw err;
+    done = true;
+  });
+  if (!done) throw new Error('helmet did not finish synchronously');
+  return { headers, removed };
 }
 
 /**
