@@ -122,7 +122,7 @@ describe('rate limits on client authentication (token, revoke and introspection 
     });
   }
 
-  it('wrong secrets for one client_id from many addresses lock that client_id, not others', async () => {
+  it('wrong secrets for one client_id from many addresses lock that client_id, not others, and never its owner', async () => {
     const target = await t.partner();
     const other = await t.partner();
     const guess = (clientId: string) =>
@@ -135,6 +135,13 @@ describe('rate limits on client authentication (token, revoke and introspection 
     for (let i = 0; i < 8; i++) statuses.push((await guess(target.clientId)).status);
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
     expect((await guess(other.clientId)).status).toBe(401);
+    // Failing on purpose with a public client_id must not lock its owner out: the right secret works.
+    const owner = await oauthPost('/api/oauth2/revoke', freshAddress(), {
+      token: `tcat_${junk()}`,
+      client_id: target.clientId,
+      client_secret: target.clientSecret,
+    });
+    expect(owner.status).toBe(200);
   });
 });
 

@@ -365,15 +365,17 @@ export function throwIfLimited(retryAfter: number | undefined): void {
  * has used up its failure budget: `exact` asks the table first (one query: the credential endpoints);
  * otherwise what this instance knows decides (no query: the API's hot path, where a key exhausted on
  * another instance is seen within one sync, and every failure there is still counted and refused).
+ * `refuseFirst` narrows the keys refused before the check: a key anyone can name (a public
+ * client_id) must only stop failures, or failing on purpose would lock its owner out.
  */
 export async function countingFailures<T>(
   counter: ExactCounter,
   keys: readonly string[],
   isFailure: (err: unknown) => boolean,
   check: () => Promise<T>,
-  { exact }: { exact: boolean } = { exact: true },
+  { exact, refuseFirst = keys }: { exact: boolean; refuseFirst?: readonly string[] } = { exact: true },
 ): Promise<T> {
-  throwIfLimited(exact ? await counter.retryAfter(keys) : counter.knownRetryAfter(keys));
+  throwIfLimited(exact ? await counter.retryAfter(refuseFirst) : counter.knownRetryAfter(refuseFirst));
   try {
     return await check();
   } catch (err) {

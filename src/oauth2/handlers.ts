@@ -34,11 +34,15 @@ export const oauthHandlers = (s: Services) => {
       { exact: false },
     );
     if (!creds) return undefined;
+    // A client_id is public (it is in every authorize URL): its failure budget stops guessing at its
+    // secret, but never the client presenting the right one, or anyone could lock a partner out of
+    // the token endpoint by failing on purpose. The address budget is checked before.
     const client = await countingFailures(
       s.limits.failures,
       [address, `client:${creds.clientId}`],
       isClientFailure,
       () => s.oauth.authenticateClient(creds),
+      { exact: true, refuseFirst: [address] },
     );
     // The request's log line names the partner, as it does for API-key and bearer calls.
     if (req.res) req.res.locals.partnerId = client.id;
