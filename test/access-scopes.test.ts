@@ -144,7 +144,7 @@ describe('the operation x scope matrix is the same for the legacy flow and beare
   });
 });
 
-describe('a partner whose allowed scopes are narrowed', () => {
+describe('what a granted token may do follows its partner and its user', () => {
   it('loses the dropped scope at once on tokens users granted before, and keeps the others', async () => {
     const partner = await t.partner({ allowedScopes: ['balance', 'deduct'] });
     const user = await t.user({ points: 100 });
@@ -167,5 +167,20 @@ describe('a partner whose allowed scopes are narrowed', () => {
     expect(balance.status).toBe(200);
     expect(((await balance.json()) as { balance: number }).balance).toBe(95);
     expect((await t.moneyState(user.id))?.balance).toBe(95);
+    // Token info tells the partner the same: what the token may do now.
+    const info = await fetch(`${t.url}/api/oauth2/token/info`, { headers });
+    expect(await info.json()).toMatchObject({ active: true, scope: 'balance' });
+  });
+
+  it("token info reports a disabled user's token inactive, as the API refuses it", async () => {
+    const partner = await t.partner({ allowedScopes: ['balance'] });
+    const user = await t.user({ points: 10 });
+    const { accessToken } = await t.tokens(partner.id, user.id, 'balance');
+    const headers = { authorization: `Bearer ${accessToken}` };
+    await t.db.query('update users set disabled_at = now() where id = $1', [user.id]);
+    expect((await fetch(`${t.url}/api/v1/points/balance`, { headers })).status).toBe(401);
+    const info = await fetch(`${t.url}/api/oauth2/token/info`, { headers });
+    expect(info.status).toBe(200);
+    expect(await info.json()).toMatchObject({ active: false, scope: 'balance' });
   });
 });

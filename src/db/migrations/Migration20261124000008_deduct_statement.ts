@@ -53,6 +53,10 @@ export class Migration20261124000008_deduct_statement extends Migration {
         pending_ids bigint[] := '{}';
         body text;
       begin
+        -- The API validates amount >= 1; a negative one here would credit points, so refuse it anyway.
+        if amount is null or amount <= 0 then
+          raise exception 'points_deduct: amount must be a positive integer, got %', amount using errcode = '22023';
+        end if;
         if idem_key is not null then
           if not pg_try_advisory_xact_lock(idem_lock) then
             return query select 'in_flight'::text, null::integer, null::text, null::jsonb, null::bigint[];
@@ -144,17 +148,25 @@ export class Migration20261124000008_deduct_statement extends Migration {
           from partners p left join users u on u.privy_id = for_privy_id and u.disabled_at is null
           where p.client_secret_hash = for_hash;
       end $$`);
-    // GET /api/oauth2/token/info: the token's answer computed where the row is (active at `at`, the
-    // times already in the API's ISO form, a rotated token reported revoked at its rotation).
+    // GET /api/oauth2/token/info: the token's answer computed where the row is, by the same rules as
+    // bearer_grant: active at `at` only while its user is enabled, and the scope is what the token may
+    // do now (the granted scopes the partner is still allowed, in granted order). The times are
+    // already in the API's ISO form; a rotated token is reported revoked at its rotation.
     this.addSql(`
       create function token_info(for_hash text, at timestamptz)
       returns table (active boolean, scope text, user_id bigint, partner_id integer, expires_at text, revoked_at text)
       language plpgsql stable as $$
       begin
         return query
-          select t.revoked_at is null and t.rotated_at is null and t.access_expires_at > at, t.scope, t.user_id,
-                 t.partner_id, ${ISO('t.access_expires_at')}, ${ISO('coalesce(t.revoked_at, t.rotated_at)')}
-          from oauth_tokens t where t.access_hash = for_hash;
+          select t.revoked_at is null and t.rotated_at is null and t.access_expires_at > at and u.disabled_at is null,
+                 coalesce((select string_agg(g.s, ' ' order by g.n)
+                           from unnest(string_to_array(t.scope, ' ')) with ordinality as g(s, n)
+                           where g.s = any(p.allowed_scopes)), ''),
+                 t.user_id, t.partner_id, ${ISO('t.access_expires_at')}, ${ISO('coalesce(t.revoked_at, t.rotated_at)')}
+          from oauth_tokens t
+          join users u on u.id = t.user_id
+          join partners p on p.id = t.partner_id
+          where t.access_hash = for_hash;
       end $$`);
   }
 
