@@ -282,6 +282,11 @@ function unsafeInProduction(e: z.infer<typeof schema>): string[] {
     problems.push(
       'WEBHOOK_ALLOW_HTTP_LOCALHOST: cannot be true in production (webhooks go to https public addresses only)',
     );
+  // `true` believes any X-Forwarded-For: every per-address rate limit could be dodged by forging it.
+  if (e.TRUST_PROXY === 'true')
+    problems.push(
+      'TRUST_PROXY: cannot be true in production (any client could forge its address); give the hop count or the proxy addresses',
+    );
   return problems;
 }
 

@@ -89,6 +89,11 @@ describe('configuration', () => {
     );
   });
 
+  it('production does not believe every X-Forwarded-For (TRUST_PROXY=true), but a hop count is fine', () => {
+    expect(refusal({ ...PROD, TRUST_PROXY: 'true' })).toMatch(/TRUST_PROXY: cannot be true in production/);
+    expect(loadConfig({ ...PROD, TRUST_PROXY: '1' }).trustProxy).toBe(1);
+  });
+
   it('names every unsafe production setting at once, on one line', () => {
     const line = refusal({ NODE_ENV: 'production' });
     for (const name of ['PUBLIC_URL', 'DATABASE_URL', 'WEBHOOK_SECRET_KEY', 'SESSION_SECRET', 'PRIVY_APP_ID'])

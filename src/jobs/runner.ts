@@ -1,7 +1,7 @@
 import { Logger, type Runner, run, runMigrations, runOnce, type Task, type TaskList } from 'graphile-worker';
 import type pg from 'pg';
 import type { Sql } from '../db/database.js';
-import type { Logger as AppLogger } from '../observability/logger.js';
+import { type Logger as AppLogger, scrubSecrets } from '../observability/logger.js';
 import { retryJobBookkeepingThroughOutages } from './outage-retries.js';
 
 /**
@@ -75,8 +75,9 @@ function jobsLogger(log: AppLogger | undefined): Logger {
   return new Logger((scope) => (level, message) => {
     if (!log) return;
     const fields = { component: 'jobs', task: scope.taskIdentifier, jobId: scope.jobId };
-    if (level === 'error') log.error(fields, message);
-    else if (level === 'warning') log.warn(fields, message);
+    // A job's error may echo a partner URL or a response that carries a secret.
+    if (level === 'error') log.error(fields, scrubSecrets(message));
+    else if (level === 'warning') log.warn(fields, scrubSecrets(message));
   });
 }
 
