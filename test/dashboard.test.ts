@@ -236,6 +236,23 @@ describe.runIf(run)('partner dashboard: signing in', () => {
     expect((await a.api.call('GET', '/api/v1/partner')).body).toMatchObject({ name: 'CSRF Co' });
   });
 
+  it('a CSRF token minted for the wallet sign-in form is refused by the dashboard sign-in', async () => {
+    const a = await partnerWithAccount({ name: 'Cross Co' });
+    const wallet = await fetch(`${t.url}/wallet/login`);
+    const token = formFields(await wallet.text()).csrf_token ?? '';
+    const walletCookie = wallet.headers.getSetCookie().find((c) => c.startsWith('tian_csrf='));
+    const value = walletCookie?.split(';')[0]?.slice('tian_csrf='.length) ?? '';
+    expect(value).toBe(token);
+    // Planted as the dashboard's CSRF cookie (a sibling domain can set cookies outside production).
+    const res = await fetch(`${t.url}/dashboard/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `tian_partner_csrf=${value}` },
+      body: new URLSearchParams({ csrf_token: token, email: a.email, password: a.password }).toString(),
+    });
+    expect(res.status).toBe(403);
+  });
+
   it('sign-in attempts are rate limited per address', async () => {
     const limited = await startTestServer({ AUTH_RATE_LIMIT_PER_MINUTE: '3' });
     try {

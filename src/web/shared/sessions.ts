@@ -58,7 +58,8 @@ export class BrowserSessions<P, Owner extends { id: number }> {
     private readonly config: Config,
     private readonly kind: SessionKind<P, Owner>,
   ) {
-    this.anonymous = new AnonymousCsrf(csrfKey(config), SESSION_TTL_MS);
+    // A key per kind: a token minted for the wallet's forms is no good on the dashboard's, and back.
+    this.anonymous = new AnonymousCsrf(csrfKey(config, kind.csrfCookie), SESSION_TTL_MS);
   }
 
   get cookieName(): string {
@@ -220,7 +221,8 @@ export function sessionKey(config: Config, purpose: string): Buffer {
   return key;
 }
 
-const csrfKey = (config: Config) => sessionKey(config, 'askTIAN wallet anonymous CSRF v1');
+const csrfKey = (config: Config, cookie: string) =>
+  sessionKey(config, `askTIAN anonymous CSRF v1: ${cookie}`);
 
 export function readCookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
