@@ -42,9 +42,17 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '0' },
     scope: { type: 'string', default: 'balance deduct' },
     'timeout-seconds': { type: 'string', default: '300' },
+    'allow-remote-database': { type: 'boolean', default: false },
   },
   strict: true,
 });
+
+/** A database on this machine: a loopback host, or a Unix socket (no host, or a host that is a path). */
+function isLoopbackDatabase(url: string): boolean {
+  const { hostname, searchParams } = new URL(url);
+  const host = decodeURIComponent(searchParams.get('host') ?? hostname);
+  return host === '' || host.startsWith('/') || ['localhost', '127.0.0.1', '[::1]', '::1'].includes(host);
+}
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -53,6 +61,11 @@ async function main(): Promise<void> {
   const config = loadConfig();
   if (config.production)
     throw new DemoError('npm run demo creates a demo account with a known password: not in production.');
+  // A NODE_ENV left unset on a real host must not let the demo add accounts to a real database.
+  if (config.databaseUrl && !isLoopbackDatabase(config.databaseUrl) && !args['allow-remote-database'])
+    throw new DemoError(
+      'DATABASE_URL is not on this machine: the demo writes a demo partner and user there. Pass --allow-remote-database if that is what you want.',
+    );
   const server = (args.server ?? config.publicUrl ?? `http://127.0.0.1:${config.port}`).replace(/\/+$/, '');
   const timeoutMs = Number(args['timeout-seconds']) * 1000;
   if (!(timeoutMs > 0)) throw new DemoError('--timeout-seconds must be a positive number.');

@@ -164,4 +164,18 @@ describe.runIf(run)('npm run demo', () => {
     expect(code).toBe(1);
     expect(err).toContain('npm start');
   }, 60_000);
+
+  it('refuses to write demo accounts to a database that is not on this machine', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+      env: { ...env, DATABASE_URL: 'postgres://app@db.example.com:5432/wallet' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(err).toContain('--allow-remote-database');
+  }, 60_000);
 });
