@@ -144,6 +144,16 @@ describe('the operation x scope matrix is the same for the legacy flow and beare
   });
 });
 
+/** RFC 7662 introspection by the token's own partner (client_secret_post). */
+async function introspect(partner: { clientId: string; clientSecret: string }, token: string) {
+  const res = await fetch(`${t.url}/api/oauth2/introspect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token, client_id: partner.clientId, client_secret: partner.clientSecret }),
+  });
+  return res.json();
+}
+
 describe('what a granted token may do follows its partner and its user', () => {
   it('loses the dropped scope at once on tokens users granted before, and keeps the others', async () => {
     const partner = await t.partner({ allowedScopes: ['balance', 'deduct'] });
@@ -170,6 +180,7 @@ describe('what a granted token may do follows its partner and its user', () => {
     // Token info tells the partner the same: what the token may do now.
     const info = await fetch(`${t.url}/api/oauth2/token/info`, { headers });
     expect(await info.json()).toMatchObject({ active: true, scope: 'balance' });
+    expect(await introspect(partner, accessToken)).toMatchObject({ active: true, scope: 'balance' });
   });
 
   it("token info reports a disabled user's token inactive, as the API refuses it", async () => {
@@ -182,5 +193,6 @@ describe('what a granted token may do follows its partner and its user', () => {
     const info = await fetch(`${t.url}/api/oauth2/token/info`, { headers });
     expect(info.status).toBe(200);
     expect(await info.json()).toMatchObject({ active: false, scope: 'balance' });
+    expect(await introspect(partner, accessToken)).toEqual({ active: false });
   });
 });
