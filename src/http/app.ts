@@ -42,11 +42,11 @@ export function createApp({
     express.json({ limit: '16kb', strict: true, type: ['application/json', 'application/*+json'] }),
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }),
   ];
-  // Server-rendered pages (wallet) come first; they parse their own forms.
-  app.use(['/wallet', '/dashboard'], ...parsers, pageBodyErrors);
   const parseBody = bodyParsers(parsers);
-  // No page lives under /api/: API requests skip walking every page route (one lookup per request).
+  // Server-rendered pages (wallet, dashboard) come first; they parse their own forms. No page lives
+  // under /api/: API requests skip the pages' parsers and routes (one lookup per request).
   const pageRoutes = express.Router();
+  pageRoutes.use(['/wallet', '/dashboard'], ...parsers, pageBodyErrors);
   for (const router of pages) pageRoutes.use(router);
   app.use((req: Request, res: Response, next: NextFunction) =>
     req.path.startsWith('/api/') ? next() : pageRoutes(req, res, next),

@@ -35,7 +35,8 @@ export function requestLog({ config, log, metrics }: RequestLogDeps) {
     res.locals.requestId = reqId;
     res.locals.log = log;
     res.setHeader('X-Request-Id', reqId);
-    res.once('close', () => {
+    // A response emits 'close' once: `on` spares the per-request once-wrapper.
+    res.on('close', () => {
       const ms = performance.now() - start;
       const operation = res.locals.operation?.operationId;
       const status = res.statusCode;
