@@ -162,7 +162,11 @@ describe.runIf(run)('partner dashboard: signing in', () => {
     skip,
   }) => {
     const url = t.services.config.databaseUrl;
-    if (!url) return skip('the CLI reaches the test database only when it is a PostgreSQL server');
+    if (!url) {
+      const why = 'the CLI reaches the test database only when it is a PostgreSQL server';
+      console.warn(`[tests] dashboard CLI test SKIPPED: ${why}.`);
+      return skip(why);
+    }
     const partner = await t.partner({ name: 'CLI Co' });
     const env = { ...process.env, DATABASE_URL: url, NODE_ENV: 'test' };
     const email = `Cli${++seq}@Partner.test`;

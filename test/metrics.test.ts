@@ -130,7 +130,8 @@ describe('who may scrape /metrics', () => {
     const t = await startProduction({}).catch((err: Error) => err);
     if (t instanceof Error) {
       // Production refuses the embedded database: this check needs the real PostgreSQL.
-      if (/DATABASE_URL/.test(t.message)) return ctx.skip();
+      if (/DATABASE_URL/.test(t.message))
+        return skipWithoutPostgres(ctx, 'production mode refuses the embedded database');
       throw t;
     }
     try {
@@ -146,7 +147,8 @@ describe('who may scrape /metrics', () => {
     const token = 'prod-scrape-token-0123456789';
     const t = await startProduction({ METRICS_TOKEN: token }).catch((err: Error) => err);
     if (t instanceof Error) {
-      if (/DATABASE_URL/.test(t.message)) return ctx.skip();
+      if (/DATABASE_URL/.test(t.message))
+        return skipWithoutPostgres(ctx, 'production mode refuses the embedded database');
       throw t;
     }
     try {
@@ -158,10 +160,16 @@ describe('who may scrape /metrics', () => {
   });
 });
 
+/** Skips a test that needs the real PostgreSQL server, saying why (the summary lists the file). */
+function skipWithoutPostgres(ctx: { skip: () => void; task: { name: string } }, why: string): void {
+  console.warn(`[tests] "${ctx.task.name}" SKIPPED: ${why} (no PostgreSQL server here).`);
+  ctx.skip();
+}
+
 describe('npm run worker', () => {
   it('serves its own /metrics on METRICS_PORT (it has no API), behind METRICS_TOKEN', async (ctx) => {
     const db = await createTestDatabase();
-    if (!db.url) return ctx.skip(); // npm run worker needs a PostgreSQL server
+    if (!db.url) return skipWithoutPostgres(ctx, 'npm run worker needs a PostgreSQL server');
     const token = 'worker-scrape-token-0123456789';
     const worker = await startWorker({
       PATH: process.env.PATH,
