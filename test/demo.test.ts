@@ -108,6 +108,20 @@ async function paste(output: string, after: string): Promise<unknown> {
   return JSON.parse(stdout);
 }
 
+/** Runs the demo to its exit (one that gives up before any browser step): its exit code and stderr. */
+async function demoUntilExit(args: string[], extraEnv: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], {
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, err };
+}
+
 describe.runIf(run)('npm run demo', () => {
   it('prints an authorize URL and, once the user approves in the browser, tokens and curl commands that work', async () => {
     const demo = startDemo('--timeout-seconds', '60');
@@ -148,33 +162,15 @@ describe.runIf(run)('npm run demo', () => {
   }, 60_000);
 
   it('says how to start the server when none answers at --server', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/demo.ts', '--server', 'http://127.0.0.1:9'],
-      {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const { code, err } = await demoUntilExit(['--server', 'http://127.0.0.1:9']);
     expect(code).toBe(1);
     expect(err).toContain('npm start');
   }, 60_000);
 
   it('refuses to write demo accounts to a database that is not on this machine', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
-      env: { ...env, DATABASE_URL: 'postgres://app@db.example.com:5432/wallet' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, err } = await demoUntilExit([], {
+      DATABASE_URL: 'postgres://app@db.example.com:5432/wallet',
     });
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
     expect(err).toContain('--allow-remote-database');
   }, 60_000);

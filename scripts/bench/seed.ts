@@ -3,8 +3,8 @@
  * ledger, token pairs minted exactly as the token endpoint mints them), so both servers read rows
  * the project itself would have written.
  */
-import { Database } from '../../src/db/database.js';
-import { PartnerSchema } from '../../src/db/entities.js';
+import { Database, type Sql } from '../../src/db/database.js';
+import { type Partner, PartnerSchema } from '../../src/db/entities.js';
 import { mintPair } from '../../src/oauth2/tokens.js';
 import { createPartner } from '../../src/partners/partners.js';
 import { createUser } from '../../src/users/users.js';
@@ -33,16 +33,7 @@ export async function seedBench(url: string, privy: PrivyApp, onProgress: (done:
         for (let i = first; i < Math.min(first + 100, USERS + 1); i++) {
           const privyId = `did:privy:bench${String(i).padStart(5, '0')}`;
           const user = await createUser(tx, { privyId, points: POINTS });
-          const pair = (p: typeof owners.bench) =>
-            mintPair(tx, {
-              partner: p,
-              userId: user.id,
-              scope: SCOPE,
-              grantedScope: SCOPE,
-              codeId: null,
-              parentId: null,
-              now: new Date(),
-            });
+          const pair = (p: Partner) => benchPair(tx, p, user.id);
           out.push({
             id: user.id,
             privyId,
@@ -66,6 +57,18 @@ export async function seedBench(url: string, privy: PrivyApp, onProgress: (done:
   }
 }
 
+/** A token pair for (partner, user) with the bench's scope, minted as the token endpoint mints it. */
+const benchPair = (tx: Sql, partner: Partner, userId: number) =>
+  mintPair(tx, {
+    partner,
+    userId,
+    scope: SCOPE,
+    grantedScope: SCOPE,
+    codeId: null,
+    parentId: null,
+    now: new Date(),
+  });
+
 async function newPartner(db: Database, name: string): Promise<BenchPartner> {
   const { partner, clientSecret } = await db.transaction((tx) =>
     createPartner(tx, { name, redirectUris: [], allowedScopes: ['deduct', 'balance'] }),
@@ -81,16 +84,7 @@ export async function refreshPool(db: Database, seed: Seed, size: number): Promi
     for (let i = 0; i < size; i++) {
       const user = seed.users[i % seed.users.length];
       if (!user) break;
-      const minted = await mintPair(tx, {
-        partner,
-        userId: user.id,
-        scope: SCOPE,
-        grantedScope: SCOPE,
-        codeId: null,
-        parentId: null,
-        now: new Date(),
-      });
-      tokens.push(minted.refresh_token);
+      tokens.push((await benchPair(tx, partner, user.id)).refresh_token);
     }
     return tokens;
   });
