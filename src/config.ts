@@ -28,6 +28,8 @@ const schema = z.object({
   PRIVY_ISSUER: z.string().default('privy.io'),
   /** Response validation against openapi.yaml: on by default, off in production for speed. */
   VALIDATE_RESPONSES: z.enum(['true', 'false']).optional(),
+  /** The hot operations' direct routes (src/http/direct-routes.ts); false: every request through express. */
+  DIRECT_ROUTES: z.enum(['true', 'false']).default('true'),
   NODE_ENV: z.string().default('development'),
   /** express 'trust proxy': false, a hop count, or a list of proxy addresses (RFC 9700 §4.13). */
   TRUST_PROXY: z.string().default('false'),
@@ -150,6 +152,7 @@ export type Config = {
   publicUrl: string | undefined;
   privy: { appId: string; issuer: string; verificationKey: string | undefined };
   validateResponses: boolean;
+  directRoutes: boolean;
   trustProxy: boolean | number | string;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
@@ -217,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       verificationKey: e.PRIVY_VERIFICATION_KEY,
     },
     validateResponses: e.VALIDATE_RESPONSES ? e.VALIDATE_RESPONSES === 'true' : !production,
+    directRoutes: e.DIRECT_ROUTES === 'true',
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,

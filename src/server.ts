@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type express from 'express';
 import type { Config } from './config.js';
 import {
@@ -8,7 +8,7 @@ import {
   jobConcurrency,
   type Services,
 } from './container.js';
-import { createApp } from './http/app.js';
+import { createApi } from './http/app.js';
 import { metricsEndpoint } from './http/metrics-endpoint.js';
 import { routes } from './http/routes.js';
 import { JobRunner } from './jobs/runner.js';
@@ -42,10 +42,11 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dashboardPages(services),
     docsPages(),
   ];
-  const app = createApp({ services, handlers: routes(services), pages, inflight });
+  const { app, listener } = createApi({ services, handlers: routes(services), pages, inflight });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+    const s = createServer(listener);
     s.once('error', reject);
+    s.listen(config.port, config.host, () => resolve(s));
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;

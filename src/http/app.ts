@@ -1,8 +1,11 @@
+import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Services } from '../container.js';
 import { Problem } from '../errors/index.js';
 import { authenticate } from './auth.js';
+import { DirectChecks } from './direct-checks.js';
+import { withDirectRoutes } from './direct-routes.js';
 import { errorRenderer } from './error-renderer.js';
 import { corsPolicy, pageBodyErrors, securityHeaders } from './hardening.js';
 import { inputGuard } from './input-guard.js';
@@ -23,17 +26,28 @@ export type AppOptions = {
   pages?: express.Router[];
 };
 
-export function createApp({
-  services,
-  handlers,
-  pages = [],
-  inflight = new Set(),
-}: AppOptions): express.Express {
+/** The API's express app alone (tests of the express routes). */
+export function createApp(opts: AppOptions): express.Express {
+  return createApi(opts).app;
+}
+
+/**
+ * The API: the express app (every operation, the pages) and the server's request listener, which
+ * hands the hot operations' plain requests to the direct routes (direct-routes.ts) unless
+ * DIRECT_ROUTES=false, and everything else to the app.
+ */
+export function createApi({ services, handlers, pages = [], inflight = new Set() }: AppOptions): {
+  app: express.Express;
+  listener: RequestListener;
+} {
   const { config } = services;
+  const configure = (a: express.Express) => {
+    a.disable('x-powered-by');
+    a.set('trust proxy', config.trustProxy);
+    a.set('etag', false);
+  };
   const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
-  app.set('etag', false);
+  configure(app);
   // The request id, then the security headers and `Cache-Control: no-store` (one fixed list).
   app.use(requestLog(services), securityHeaders(config));
   const spec = loadSpec();
@@ -92,8 +106,22 @@ export function createApp({
   app.use((req, _res, next) =>
     next(new Problem(404, 'not_found', 'Not found', `No route ${req.method} ${req.path}.`)),
   );
-  app.use(errorRenderer(spec, config));
-  return app;
+  const renderer = errorRenderer(spec, config);
+  app.use(renderer);
+  if (!config.directRoutes) return { app, listener: app };
+  const listener = withDirectRoutes(app, {
+    services,
+    handlers,
+    operations,
+    checks: new DirectChecks(spec),
+    parseJson: parsers[0] as express.RequestHandler,
+    cors: (op) => cors.forOperation(op),
+    validatorSteps: (op) => forOperation(validator, op, { validateSecurity: false }),
+    errorRenderer: renderer,
+    inflight,
+    configure,
+  });
+  return { app, listener };
 }
 
 function handle(handlers: Handlers, operationId: OperationId, inflight: Set<Promise<unknown>>) {
@@ -105,6 +133,8 @@ function handle(handlers: Handlers, operationId: OperationId, inflight: Set<Prom
         query: req.query,
         body: req.body,
         auth: req.principal ?? { kind: 'none' },
+        headers: req.headers,
+        ip: req.ip ?? '',
         req,
         res,
       });

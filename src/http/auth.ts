@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Services } from '../container.js';
 
@@ -5,6 +6,7 @@ import type { Partner } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findLegacyCaller } from '../identity/legacy.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
+import { headerValue } from './operations.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
 import type { SpecOperation } from './spec.js';
 
@@ -40,37 +42,54 @@ declare module 'express-serve-static-core' {
  * authentication, the client address is what counts, so made-up credentials buy no fresh budget.
  */
 export function authenticate(op: SpecOperation, services: Services) {
-  const userLevel = op.security.some((r) => 'oauth2' in r || 'privySession' in r);
-  const partnerLevel = !userLevel && op.security.some((r) => 'partnerApiKey' in r);
-  const scopes = op.security.find((r) => 'oauth2' in r)?.oauth2 ?? [];
-  const { limits } = services;
-
+  const check = authenticationOf(op, services);
   return async (req: Request, _res: Response, next: NextFunction) => {
     try {
-      const address = addressKey(req.ip);
-      if (!userLevel && !partnerLevel) {
-        if (op.rateLimited) throwIfLimited(limits.requests.hit([address]));
-        req.principal = { kind: 'none' };
-        return next();
-      }
-      const principal: Principal = await countingFailures(
-        limits.failures,
-        [address],
-        isAuthFailure,
-        async () =>
-          userLevel
-            ? authenticateUser(req, services)
-            : { kind: 'partner', partner: await partnerFromApiKey(req, services) },
-        // The hot path: no query before the credential check (see countingFailures).
-        { exact: false },
-      );
-      if (principal.kind === 'user') requireScopes(principal.scopes, scopes);
-      throwIfLimited(limits.requests.hit([identityKey(principal)]));
-      req.principal = principal;
+      req.principal = await check({ headers: req.headers, ip: req.ip ?? '', body: req.body });
       next();
     } catch (err) {
       next(err);
     }
+  };
+}
+
+/** What authentication reads of a request: its headers, the client address, and the parsed body (legacy fields). */
+export type Credentials = { headers: IncomingHttpHeaders; ip: string; body: unknown };
+
+/**
+ * The authentication step of one operation as a function of the request's credentials, for the
+ * express route and the direct routes alike. Resolves to the principal, or throws the 401/403/404/429.
+ */
+export function authenticationOf(
+  op: SpecOperation,
+  services: Services,
+): (request: Credentials) => Promise<Principal> {
+  const userLevel = op.security.some((r) => 'oauth2' in r || 'privySession' in r);
+  const partnerLevel = !userLevel && op.security.some((r) => 'partnerApiKey' in r);
+  const scopes = op.security.find((r) => 'oauth2' in r)?.oauth2 ?? [];
+  const { limits } = services;
+  const NONE: Principal = { kind: 'none' };
+
+  return async (request) => {
+    const address = addressKey(request.ip);
+    if (!userLevel && !partnerLevel) {
+      if (op.rateLimited) throwIfLimited(limits.requests.hit([address]));
+      return NONE;
+    }
+    const principal: Principal = await countingFailures(
+      limits.failures,
+      [address],
+      isAuthFailure,
+      async () =>
+        userLevel
+          ? authenticateUser(request, services)
+          : { kind: 'partner', partner: await partnerFromApiKey(request.headers, services) },
+      // The hot path: no query before the credential check (see countingFailures).
+      { exact: false },
+    );
+    if (principal.kind === 'user') requireScopes(principal.scopes, scopes);
+    throwIfLimited(limits.requests.hit([identityKey(principal)]));
+    return principal;
   };
 }
 
@@ -90,30 +109,31 @@ export function requireScopes(granted: readonly string[], needed: readonly strin
   }
 }
 
-export function bearerToken(req: Request): string | undefined {
-  const h = req.headers.authorization;
+/** The access token of an `Authorization: Bearer` header; undefined without the header, 401 when it is another scheme. */
+export function bearerToken(h: string | undefined): string | undefined {
   if (!h) return undefined;
   const m = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(h);
   if (!m) throw new Unauthorized('invalid_token', 'The Authorization header is not "Bearer <access token>".');
   return m[1];
 }
 
-async function partnerFromApiKey(req: Request, services: Services): Promise<Partner> {
-  const key = req.get('x-api-key');
+async function partnerFromApiKey(headers: IncomingHttpHeaders, services: Services): Promise<Partner> {
+  const key = headerValue(headers, 'x-api-key');
   if (!key) throw new Unauthorized('missing_api_key', 'Send your partner API key in the X-API-Key header.');
   const partner = await findPartnerByApiKey(services.db, key);
   if (!partner) throw new Unauthorized('invalid_api_key', 'The API key is not valid.');
   return partner;
 }
 
-async function authenticateUser(req: Request, services: Services): Promise<Principal> {
-  const token = bearerToken(req);
+async function authenticateUser(request: Credentials, services: Services): Promise<Principal> {
+  const { headers } = request;
+  const token = bearerToken(headers.authorization);
   if (token !== undefined) {
     const grant = await services.bearer?.verifyAccessToken(token);
     if (!grant) throw new Unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
     // Credentials that disagree are refused: an API key sent with a token must be the token's partner's.
-    if (req.get('x-api-key') !== undefined) {
-      const keyPartner = await partnerFromApiKey(req, services);
+    if (headers['x-api-key'] !== undefined) {
+      const keyPartner = await partnerFromApiKey(headers, services);
       if (keyPartner.id !== grant.partner.id) {
         throw new Unauthorized(
           'credentials_mismatch',
@@ -131,14 +151,17 @@ async function authenticateUser(req: Request, services: Services): Promise<Princ
       balance: grant.balance,
     };
   }
-  const key = req.get('x-api-key');
+  const key = headerValue(headers, 'x-api-key');
   if (!key) throw new Unauthorized('missing_api_key', 'Send your partner API key in the X-API-Key header.');
-  const body = typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
-  const sessionToken = req.get('x-privy-session-token') ?? stringField(body, 'sessionToken');
-  const privyId = req.get('x-privy-id') ?? stringField(body, 'privyId');
+  const body =
+    typeof request.body === 'object' && request.body !== null
+      ? (request.body as Record<string, unknown>)
+      : {};
+  const sessionToken = headerValue(headers, 'x-privy-session-token') ?? stringField(body, 'sessionToken');
+  const privyId = headerValue(headers, 'x-privy-id') ?? stringField(body, 'privyId');
   if (!sessionToken || !privyId) {
     // Still the API key's verdict first: a made-up key is invalid_api_key whatever else is missing.
-    await partnerFromApiKey(req, services);
+    await partnerFromApiKey(headers, services);
     throw new Unauthorized(
       'missing_session_token',
       "Send an OAuth access token, or the user's privyId and Privy sessionToken with your API key.",

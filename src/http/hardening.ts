@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import cors from 'cors';
 import type express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -20,15 +21,23 @@ import type { SpecOperation } from './spec.js';
  * per-request work and the same headers set twice).
  */
 export function securityHeaders(config: Config): RequestHandler {
+  const set = securityHeaderSetter(config);
+  return (_req, res, next) => {
+    set(res);
+    next();
+  };
+}
+
+/** securityHeaders' work on one response (node's own, for the direct routes). */
+export function securityHeaderSetter(config: Config): (res: ServerResponse) => void {
   const { headers, removed } = helmetHeaders(config);
   headers.push(['Cache-Control', 'no-store']);
   const names = headers.map(([name]) => name);
   const values = headers.map(([, value]) => value);
   const count = headers.length;
-  return (_req, res, next) => {
+  return (res) => {
     for (let i = 0; i < count; i++) res.setHeader(names[i] as string, values[i] as string);
     for (const name of removed) res.removeHeader(name);
-    next();
   };
 }
 

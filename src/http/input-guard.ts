@@ -17,23 +17,44 @@ import { derefIn, loadSpec, type OpenApiDocument, type SpecOperation } from './s
  * On /api/oauth2/* the error renderer turns the problem into `{error: 'invalid_request', ...}`.
  */
 export function inputGuard(op: SpecOperation) {
+  const check = inputCheck(op);
+  return (req: Request, _res: Response, next: NextFunction) => {
+    next(
+      check({
+        params: req.params,
+        query: req.query,
+        body: req.body,
+        authorization: req.get('authorization'),
+      }),
+    );
+  };
+}
+
+/** What the input check reads of a request. */
+export type CheckedInput = {
+  params: unknown;
+  query: unknown;
+  body: unknown;
+  authorization: string | undefined;
+};
+
+/** inputGuard's check as a function (the direct routes call it): the 400 to answer, or undefined. */
+export function inputCheck(op: SpecOperation): (input: CheckedInput) => Problem | undefined {
   const numericParams = numericParameters(op);
   const basicAuth = op.security.some((r) => 'clientBasic' in r);
 
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return (input) => {
     const found =
-      findBadString(req.params, '/path') ??
-      findBadString(req.query, '/query') ??
-      findBadString(req.body, '/body') ??
-      (basicAuth ? badBasicCredentials(req.get('authorization')) : undefined) ??
-      findBadNumber(req, numericParams);
-    if (!found) return next();
-    next(
-      new Problem(400, 'validation_failed', 'Invalid request', `${found.path} ${found.message}`, {
-        param: found.path.split('/').filter(Boolean).pop() ?? found.path,
-        errors: [found],
-      }),
-    );
+      findBadString(input.params, '/path') ??
+      findBadString(input.query, '/query') ??
+      findBadString(input.body, '/body') ??
+      (basicAuth ? badBasicCredentials(input.authorization) : undefined) ??
+      findBadNumber(input, numericParams);
+    if (!found) return undefined;
+    return new Problem(400, 'validation_failed', 'Invalid request', `${found.path} ${found.message}`, {
+      param: found.path.split('/').filter(Boolean).pop() ?? found.path,
+      errors: [found],
+    });
   };
 }
 
@@ -100,10 +121,10 @@ function numericParameters(op: SpecOperation): NumericParam[] {
 const INTEGER = /^[+-]?\d{1,16}$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$/;
 
-function findBadNumber(req: Request, params: NumericParam[]): Issue | undefined {
+function findBadNumber(input: CheckedInput, params: NumericParam[]): Issue | undefined {
   for (const p of params) {
-    const source = (p.in === 'query' ? req.query : req.params) as Record<string, unknown>;
-    const raw = source[p.name];
+    const source = (p.in === 'query' ? input.query : input.params) as Record<string, unknown> | undefined;
+    const raw = source?.[p.name];
     if (raw === undefined) continue;
     // Repeated or empty parameters are the validator's to report.
     for (const v of Array.isArray(raw) ? raw : [raw]) {

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Request, Response } from 'express';
 import type { operations } from '../../generated/types.js';
 import type { Principal } from './auth.js';
@@ -39,6 +40,19 @@ export type BodyOf<K extends OperationId> =
       ? B
       : undefined;
 
+/** What a handler reads of a request besides its validated inputs: headers (lower-case names) and the client address. */
+export type RequestFacts = {
+  headers: IncomingHttpHeaders;
+  /** The client's address as `trust proxy` reads it. */
+  ip: string;
+};
+
+/** A header's value; a repeated one joined with ", " as node:http joins it (express's `req.get` gives the same). */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
 export type Input<K extends OperationId> = {
   path: PathOf<K>;
   query: QueryOf<K>;
@@ -46,9 +60,26 @@ export type Input<K extends OperationId> = {
   auth: Principal;
   req: Request;
   res: Response;
-};
+} & RequestFacts;
 
 export type Handler<K extends OperationId> = (input: Input<K>) => Promise<Reply<K>>;
 
+/**
+ * A handler that needs nothing of express: typed inputs and headers in, a reply out. The direct
+ * routes (direct-routes.ts) run these without express; the routes table takes them as they are.
+ */
+export type DirectHandler<K extends OperationId> = (
+  input: Omit<Input<K>, 'req' | 'res'>,
+) => Promise<Exclude<Reply<K>, { status: 'handled' }>>;
+
+/**
+ * The hot operations, answered by the direct routes (direct-routes.ts) when a request is in the
+ * plain shape they take, and by their express route otherwise; so their handlers need no express.
+ */
+export const DIRECT_OPERATIONS = ['getBalance', 'deductPoints', 'getTokenInfo'] as const;
+export type DirectOperationId = (typeof DIRECT_OPERATIONS)[number];
+
 /** One handler per operationId: a spec operation without a handler is a type error. */
-export type Handlers = { [K in OperationId]: Handler<K> };
+export type Handlers = {
+  [K in OperationId]: K extends DirectOperationId ? DirectHandler<K> : Handler<K>;
+};

@@ -26,10 +26,22 @@ export type RequestLogDeps = { config: Pick<Config, 'logRequests'>; log: Logger;
  * of the request's query string, headers or body is logged: credential endpoints carry secrets in
  * all three.
  */
-export function requestLog({ config, log, metrics }: RequestLogDeps) {
-  const logRequests = config.logRequests;
+export function requestLog(deps: RequestLogDeps) {
+  const track = requestTracker(deps);
   return (req: Request, res: Response, next: NextFunction) => {
-    const start = performance.now();
+    track(req, res, performance.now());
+    next();
+  };
+}
+
+/**
+ * requestLog's work for one request that started at `start` (performance.now()). The direct routes
+ * call it on node's own request and response: it reads only headers, `res.locals` (set beforehand)
+ * and `req.principal`, and `req.path` only for a request that matched no operation.
+ */
+export function requestTracker({ config, log, metrics }: RequestLogDeps) {
+  const logRequests = config.logRequests;
+  return (req: Request, res: Response, start: number): void => {
     const incoming = req.headers['x-request-id'];
     const reqId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = reqId;
@@ -58,7 +70,6 @@ export function requestLog({ config, log, metrics }: RequestLogDeps) {
         'request',
       );
     });
-    next();
   };
 }
 

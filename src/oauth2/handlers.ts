@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { Services } from '../container.js';
 import { InvalidClient, OAuthError, Unauthorized } from '../errors/index.js';
 import { bearerToken, isAuthFailure } from '../http/auth.js';
-import type { Handler } from '../http/operations.js';
+import type { DirectHandler, Handler } from '../http/operations.js';
 import { addressKey, countingFailures } from '../http/rate-limits.js';
 import { WalletSessions } from '../web/shared/sessions.js';
 import { showAuthorize } from '../web/wallet/authorize-flow.js';
@@ -85,13 +85,13 @@ export const oauthHandlers = (s: Services) => {
     return { status: 200, body: info, headers: NO_STORE };
   };
 
-  const getTokenInfo: Handler<'getTokenInfo'> = async ({ req }) => {
+  const getTokenInfo: DirectHandler<'getTokenInfo'> = async ({ headers, ip }) => {
     const info = await countingFailures(
       s.limits.failures,
-      [addressKey(req.ip)],
+      [addressKey(ip)],
       isAuthFailure,
       async () => {
-        const token = bearerToken(req);
+        const token = bearerToken(headers.authorization);
         if (!token)
           throw new Unauthorized(
             'missing_token',

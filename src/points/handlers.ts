@@ -1,7 +1,7 @@
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import { BadRequest } from '../errors/index.js';
 import type { Principal } from '../http/auth.js';
-import type { Handler } from '../http/operations.js';
+import { type DirectHandler, type Handler, headerValue } from '../http/operations.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Actor, PointsService } from './points.js';
 
@@ -12,8 +12,11 @@ export function actorOf(auth: Principal): Actor {
 }
 
 /** `Idempotency-Key` header or body `idempotencyKey`; both may be sent only if equal. */
-export function idempotencyKeyOf(req: Request, bodyKey: string | undefined): string | undefined {
-  const header = req.get('idempotency-key');
+export function idempotencyKeyOf(
+  headers: IncomingHttpHeaders,
+  bodyKey: string | undefined,
+): string | undefined {
+  const header = headerValue(headers, 'idempotency-key');
   if (header !== undefined && bodyKey !== undefined && header !== bodyKey) {
     throw new BadRequest(
       'idempotency_key_mismatch',
@@ -28,7 +31,7 @@ const replayHeaders = (replayed: boolean): Record<string, string> =>
   replayed ? { 'Idempotent-Replayed': 'true' } : {};
 
 export const pointsHandlers = (points: PointsService, metrics: Pick<Metrics, 'deducts' | 'pointsMoved'>) => {
-  const getBalance: Handler<'getBalance'> = async ({ auth }) => {
+  const getBalance: DirectHandler<'getBalance'> = async ({ auth }) => {
     const actor = actorOf(auth);
     // Authentication read the user's row (and its balance) in its one statement: no second query.
     const balance =
@@ -36,11 +39,11 @@ export const pointsHandlers = (points: PointsService, metrics: Pick<Metrics, 'de
     return { status: 200, body: { success: true, userId: actor.userId, balance } };
   };
 
-  const deductPoints: Handler<'deductPoints'> = async ({ auth, body, req }) => {
+  const deductPoints: DirectHandler<'deductPoints'> = async ({ auth, body, headers }) => {
     const { body: result, replayed } = await points.deduct(actorOf(auth), {
       amount: body.amount,
       description: body.description,
-      idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
+      idempotencyKey: idempotencyKeyOf(headers, body.idempotencyKey),
     });
     if (!replayed) {
       metrics.deducts.inc();
@@ -49,11 +52,11 @@ export const pointsHandlers = (points: PointsService, metrics: Pick<Metrics, 'de
     return { status: 200, body: result, headers: replayHeaders(replayed) };
   };
 
-  const refundTransaction: Handler<'refundTransaction'> = async ({ auth, body, path, req }) => {
+  const refundTransaction: Handler<'refundTransaction'> = async ({ auth, body, path, headers }) => {
     const { body: result, replayed } = await points.refund(actorOf(auth), path.transactionId, {
       amount: body.amount,
       reason: body.reason,
-      idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
+      idempotencyKey: idempotencyKeyOf(headers, body.idempotencyKey),
     });
     if (!replayed) metrics.pointsMoved.inc({ kind: 'refund' }, result.creditsRefunded);
     return { status: 200, body: result, headers: replayHeaders(replayed) };

@@ -3,14 +3,14 @@ import { actorOf, idempotencyKeyOf } from '../points/handlers.js';
 import type { SubscriptionsService } from './service.js';
 
 export const subscriptionHandlers = (subscriptions: SubscriptionsService) => {
-  const createSubscription: Handler<'createSubscription'> = async ({ auth, body, req }) => {
+  const createSubscription: Handler<'createSubscription'> = async ({ auth, body, headers }) => {
     const { body: created, replayed } = await subscriptions.create(actorOf(auth), {
       planName: body.planName,
       amount: body.amount,
-      idempotencyKey: idempotencyKeyOf(req, body.idempotencyKey),
+      idempotencyKey: idempotencyKeyOf(headers, body.idempotencyKey),
     });
-    const headers: Record<string, string> = replayed ? { 'Idempotent-Replayed': 'true' } : {};
-    return { status: 201, body: created, headers };
+    const replay: Record<string, string> = replayed ? { 'Idempotent-Replayed': 'true' } : {};
+    return { status: 201, body: created, headers: replay };
   };
 
   const listSubscriptions: Handler<'listSubscriptions'> = async ({ auth, query }) => ({

@@ -1,0 +1,192 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import type { Services } from '../container.js';
+import { authenticationOf } from './auth.js';
+import type { DirectChecks, RequestCheck, ResponseCheck } from './direct-checks.js';
+import { securityHeaderSetter } from './hardening.js';
+import { inputCheck } from './input-guard.js';
+import {
+  DIRECT_OPERATIONS,
+  type DirectHandler,
+  type DirectOperationId,
+  type Handlers,
+} from './operations.js';
+import { requestTracker } from './request-log.js';
+import type { SpecOperation } from './spec.js';
+
+/**
+ * The direct routes: the hot operations (DIRECT_OPERATIONS: balance, deduct, token info) answered
+ * on node's own request and response, without express's router, its response helpers and
+ * express-openapi-validator's per-request middleware chain (together about as much CPU as the rest
+ * of a balance read).
+ *
+ * They run the very steps of the operation's express route, in its order, as functions: the request
+ * id and log line, the security headers, CORS, express.json (the same parser), the input guard,
+ * authentication with its rate limits, request validation, the handler, response validation
+ * (VALIDATE_RESPONSES). Two steps differ in how, not in what:
+ * - validation is a check compiled from openapi.yaml at start-up (direct-checks.ts); a request it
+ *   does not pass goes through express-openapi-validator itself, which words the 400 exactly as on
+ *   the express route (or lets the request on, should the compiled check be the stricter one);
+ * - every error is rendered by the one error renderer (error-renderer.ts), inside a bare express app.
+ *
+ * A direct route takes only a request in the plain shape clients send (plainShape): exactly the
+ * operation's path, no query string, no body on a GET, a JSON body on a POST, no X-Forwarded-For to
+ * interpret. Anything else (HEAD, a trailing slash, a query, a form body, ...) goes to express, so
+ * each oddity keeps the one answer the express route gives it. `DIRECT_ROUTES=false` turns them off.
+ */
+export type DirectRouteDeps = {
+  services: Services;
+  handlers: Handlers;
+  operations: readonly SpecOperation[];
+  checks: DirectChecks;
+  /** express.json as the express routes use it. */
+  parseJson: RequestHandler;
+  /** The CORS step of an operation (CorsPolicy.forOperation). */
+  cors: (op: SpecOperation) => RequestHandler[];
+  /** express-openapi-validator's request chain for an operation (validator.ts forOperation). */
+  validatorSteps: (op: SpecOperation) => RequestHandler[];
+  errorRenderer: ErrorRequestHandler;
+  inflight: Set<Promise<unknown>>;
+  /** Applies the API app's express settings (trust proxy, no ETag, no X-Powered-By) to a helper app. */
+  configure: (app: express.Express) => void;
+};
+
+type Route = {
+  op: SpecOperation;
+  readsBody: boolean;
+  run(req: IncomingMessage, res: ServerResponse): Promise<void>;
+};
+
+/** The server's request listener: a direct route when one takes the request, else the express app. */
+export function withDirectRoutes(app: express.Express, deps: DirectRouteDeps): RequestListener {
+  const routes = new Map<string, Route>();
+  for (const id of DIRECT_OPERATIONS) {
+    const op = deps.operations.find((o) => o.operationId === id);
+    if (!op) throw new Error(`openapi.yaml has no operation ${id}`);
+    routes.set(`${op.method.toUpperCase()} ${op.path}`, directRoute(op, deps));
+  }
+  const xffMatters = deps.services.config.trustProxy !== false;
+  return (req, res) => {
+    const route = routes.get(`${req.method} ${req.url}`);
+    if (route && plainShape(req, route.readsBody, xffMatters)) {
+      void route.run(req, res);
+      return;
+    }
+    app(req, res);
+  };
+}
+
+/** A JSON media type as express.json reads it (type-is `application/json`, any parameters). */
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
+
+function plainShape(req: IncomingMessage, readsBody: boolean, xffMatters: boolean): boolean {
+  const h = req.headers;
+  // req.ip as express computes it behind a trusted proxy is the express route's business.
+  if (xffMatters && h['x-forwarded-for'] !== undefined) return false;
+  if (!readsBody) return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
+  return JSON_TYPE.test(h['content-type'] ?? '');
+}
+
+function directRoute(op: SpecOperation, deps: DirectRouteDeps): Route {
+  const { services, checks, inflight } = deps;
+  const id = op.operationId as DirectOperationId;
+  const handler = deps.handlers[id] as DirectHandler<DirectOperationId>;
+  const track = requestTracker(services);
+  const setSecurityHeaders = securityHeaderSetter(services.config);
+  const cors = deps.cors(op);
+  const guard = inputCheck(op);
+  const authenticate = authenticationOf(op, services);
+  const requestValid: RequestCheck = checks.request(op);
+  const responseValid: ResponseCheck | undefined = services.config.validateResponses
+    ? checks.response(op)
+    : undefined;
+  const validateAsExpress = inExpress(deps.configure, deps.validatorSteps(op));
+  const renderError = errorsInExpress(deps.configure, deps.errorRenderer);
+  const readsBody = op.method !== 'get';
+  const EMPTY = Object.freeze({});
+
+  const run = async (node: IncomingMessage, out: ServerResponse) => {
+    const start = performance.now();
+    // Typed as express's: the steps below read only what node's objects have (see requestTracker).
+    const req = node as Request;
+    const res = out as Response;
+    res.locals = { operation: op } as Response['locals'];
+    track(req, res, start);
+    setSecurityHeaders(res);
+    try {
+      for (const step of cors) await runStep(step, req, res);
+      if (readsBody) await runStep(deps.parseJson, req, res);
+      else req.body = undefined;
+      const { headers } = req;
+      const body: unknown = req.body;
+      const bad = guard({ params: EMPTY, query: EMPTY, body, authorization: headers.authorization });
+      if (bad) throw bad;
+      // The client address as express reads it without a proxy header (plainShape).
+      const ip = req.socket.remoteAddress ?? '';
+      const auth = await authenticate({ headers, ip, body });
+      req.principal = auth;
+      if (!requestValid(headers, body)) await validateAsExpress(req, res);
+      const input = { path: EMPTY, query: EMPTY, body, auth, headers, ip } as Parameters<typeof handler>[0];
+      const running = handler(input);
+      inflight.add(running);
+      const reply = await running.finally(() => inflight.delete(running));
+      responseValid?.(reply.status, reply.body);
+      send(res, reply.status, reply.body, reply.headers);
+    } catch (err) {
+      renderError(req, res, err);
+    }
+  };
+  return { op, readsBody, run };
+}
+
+/** What express's res.status(status).json(body) writes (with the API app's settings: no ETag). */
+function send(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  if (headers) for (const name in headers) res.setHeader(name, headers[name] as string);
+  const json = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
+
+/** Runs one express middleware; resolves when it calls next(), rejects with what it passes next. */
+function runStep(step: RequestHandler, req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      step(req, res, (err?: unknown) => (err ? reject(err) : resolve()));
+    } catch (err) {
+      reject(err);
+    }
+  });
+}
+
+const SETTLE = Symbol('direct route continuation');
+type Pending = Request & { [SETTLE]?: (err?: unknown) => void };
+
+/** A chain of express middleware run inside a bare express app (for the express request and response methods it uses). */
+function inExpress(configure: DirectRouteDeps['configure'], steps: RequestHandler[]) {
+  const app = express();
+  configure(app);
+  app.use(...steps, (req: Pending) => req[SETTLE]?.());
+  app.use(((err, req: Pending, _res, _next) =>
+    req[SETTLE]?.(err ?? new Error('failed'))) as ErrorRequestHandler);
+  return (req: Request, res: Response) =>
+    new Promise<void>((resolve, reject) => {
+      (req as Pending)[SETTLE] = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+      app(req, res);
+    });
+}
+
+/** The error renderer inside a bare express app: a direct route's error answered as the express route answers it. */
+function errorsInExpress(configure: DirectRouteDeps['configure'], renderer: ErrorRequestHandler) {
+  const ERROR = Symbol('direct route error');
+  type Failed = Request & { [ERROR]?: unknown };
+  const app = express();
+  configure(app);
+  app.use((req: Failed, _res, next) => next(req[ERROR]));
+  app.use(renderer);
+  return (req: Request, res: Response, err: unknown) => {
+    (req as Failed)[ERROR] = err;
+    app(req, res);
+  };
+}
