@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../src/oauth2/tokens.js';
@@ -297,6 +298,79 @@ describe('POST /api/v1/points/deduct answers the same with and without the direc
     await expectSameAnswer(deduct(jsonHeaders(poorToken), '{"amount":4}'), 402);
     await expectSameAnswer(deduct(jsonHeaders(poorToken), '{"amount":1,"x":1}'), 400);
     expect(await direct.moneyState(poor.id)).toEqual(before);
+  });
+});
+
+/** A GET through node:http, which (unlike fetch) adds no Cache-Control to a conditional request. */
+function rawGet(base: string, path: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+    (resolve, reject) => {
+      const req = http.get(new URL(path, base), { headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => {
+          const kept = Object.entries(res.headers).filter(([name]) => !PER_REQUEST.has(name));
+          resolve({ status: res.statusCode ?? 0, headers: Object.fromEntries(kept), body });
+        });
+      });
+      req.on('error', reject);
+    },
+  );
+}
+
+describe('conditional requests', () => {
+  it.each(['/api/v1/points/balance', '/api/oauth2/token/info'])(
+    'GET %s with If-None-Match: * gets the same 304 from both (express decides freshness)',
+    async (path) => {
+      const headers = { ...bearer(token), 'if-none-match': '*' };
+      const [a, b] = [await rawGet(direct.url, path, headers), await rawGet(viaExpress.url, path, headers)];
+      // fresh(): If-None-Match * matches any representation, so express answers 304 without a body.
+      expect([a.status, b.status]).toEqual([304, 304]);
+      expect(a.headers).toEqual(b.headers);
+      expect(a.body.replace(/"balance":\d+/, '')).toBe(b.body.replace(/"balance":\d+/, ''));
+    },
+  );
+});
+
+describe('behind a trusted proxy (TRUST_PROXY=loopback)', () => {
+  let proxied: TestServer;
+  let proxiedExpress: Running;
+  let goodToken: string;
+  beforeAll(async () => {
+    proxied = await startTestServer({ TRUST_PROXY: 'loopback', AUTH_RATE_LIMIT_PER_MINUTE: '3' });
+    proxiedExpress = await startServer(
+      { ...proxied.services.config, directRoutes: false, publicUrl: proxied.url },
+      { clock: proxied.clock, db: proxied.db, worker: false },
+    );
+    const p = await proxied.partner();
+    const u = await proxied.user({ points: 10 });
+    goodToken = (await proxied.tokens(p.id, u.id, 'balance')).accessToken;
+  });
+  afterAll(async () => {
+    await proxiedExpress?.close();
+    await proxied?.stop();
+  });
+
+  it('the client address is the one X-Forwarded-For names: its failed tokens lock out that address only, on both routes', async () => {
+    for (const [server, address] of [
+      [proxied as Running, '198.51.100.10'],
+      [proxiedExpress, '198.51.100.20'],
+    ] as const) {
+      const from = (a: string, t: string) => ({
+        path: '/api/v1/points/balance',
+        headers: { ...bearer(t), 'x-forwarded-for': a },
+      });
+      for (let i = 0; i < 3; i++)
+        expect((await answer(server.url, from(address, 'tcat_wrong'))).status).toBe(401);
+      // The address is out of attempts: even a good token from it waits; another address is served.
+      const locked = await answer(server.url, from(address, goodToken));
+      expect(locked.status).toBe(429);
+      expect(locked.headers['retry-after']).toMatch(/^\d+$/);
+      expect((await answer(server.url, from(`${address}1`, goodToken))).status).toBe(200);
+    }
   });
 });
 

@@ -57,11 +57,12 @@ export class DirectChecks {
     return (headers, body) => validate(body === undefined ? { headers } : { headers, body });
   }
 
-  /** The response check of one operation: each documented JSON response's schema, by status. */
+  /** The response check of one operation: each documented JSON (or problem+json) response's schema, by status. */
   response(op: SpecOperation): ResponseCheck {
     const byStatus = new Map<number, ReturnType<Ajv2020['compile']>>();
     for (const [status, ref] of Object.entries<OpenApiDocument>(this.operation(op).responses ?? {})) {
-      const schema = derefIn(this.spec, ref)?.content?.['application/json']?.schema;
+      const content = derefIn(this.spec, ref)?.content ?? {};
+      const schema = (content['application/json'] ?? content['application/problem+json'])?.schema;
       if (schema && /^\d+$/.test(status)) byStatus.set(Number(status), this.ajv.compile(this.local(schema)));
     }
     return (status, body) => {
@@ -73,10 +74,12 @@ export class DirectChecks {
         });
       }
       if (validate(body)) return;
+      // Worded as the validator words it: `/response/balance must be >= 0`.
       const first = validate.errors?.[0];
+      const path = `/response${first?.instancePath ?? ''}`;
       throw new OpenApiValidator.error.InternalServerError({
-        path: `.response${first?.instancePath.replace(/\//g, '.') ?? ''}`,
-        message: `.response${first?.instancePath.replace(/\//g, '.') ?? ''} ${first?.message ?? 'is invalid'}`,
+        path,
+        message: `${path} ${first?.message ?? 'is invalid'}`,
       });
     };
   }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import proxyaddr from 'proxy-addr';
 import type { Services } from '../container.js';
 import { authenticationOf } from './auth.js';
 import type { DirectChecks, RequestCheck, ResponseCheck } from './direct-checks.js';
@@ -30,9 +31,9 @@ import type { SpecOperation } from './spec.js';
  * - every error is rendered by the one error renderer (error-renderer.ts), inside a bare express app.
  *
  * A direct route takes only a request in the plain shape clients send (plainShape): exactly the
- * operation's path, no query string, no body on a GET, a JSON body on a POST, no X-Forwarded-For to
- * interpret. Anything else (HEAD, a trailing slash, a query, a form body, ...) goes to express, so
- * each oddity keeps the one answer the express route gives it. `DIRECT_ROUTES=false` turns them off.
+ * operation's path, no query string, no body on a GET, a JSON body on a POST, not conditional.
+ * Anything else (HEAD, a trailing slash, a query, a form body, If-None-Match, ...) goes to express,
+ * so each oddity keeps the one answer the express route gives it. `DIRECT_ROUTES=false` turns them off.
  */
 export type DirectRouteDeps = {
   services: Services;
@@ -63,12 +64,14 @@ export function withDirectRoutes(app: express.Express, deps: DirectRouteDeps): R
   for (const id of DIRECT_OPERATIONS) {
     const op = deps.operations.find((o) => o.operationId === id);
     if (!op) throw new Error(`openapi.yaml has no operation ${id}`);
-    routes.set(`${op.method.toUpperCase()} ${op.path}`, directRoute(op, deps));
+    routes.set(
+      `${op.method.toUpperCase()} ${op.path}`,
+      directRoute(op, { ...deps, trustProxyFn: app.get('trust proxy fn') }),
+    );
   }
-  const xffMatters = deps.services.config.trustProxy !== false;
   return (req, res) => {
     const route = routes.get(`${req.method} ${req.url}`);
-    if (route && plainShape(req, route.readsBody, xffMatters)) {
+    if (route && plainShape(req, route.readsBody)) {
       void route.run(req, res);
       return;
     }
@@ -79,15 +82,17 @@ export function withDirectRoutes(app: express.Express, deps: DirectRouteDeps): R
 /** A JSON media type as express.json reads it (type-is `application/json`, any parameters). */
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
 
-function plainShape(req: IncomingMessage, readsBody: boolean, xffMatters: boolean): boolean {
+function plainShape(req: IncomingMessage, readsBody: boolean): boolean {
   const h = req.headers;
-  // req.ip as express computes it behind a trusted proxy is the express route's business.
-  if (xffMatters && h['x-forwarded-for'] !== undefined) return false;
+  // A conditional request: express's res.json may answer it 304 (req.fresh); that stays express's.
+  if (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) return false;
   if (!readsBody) return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
   return JSON_TYPE.test(h['content-type'] ?? '');
 }
 
-function directRoute(op: SpecOperation, deps: DirectRouteDeps): Route {
+type TrustFn = (addr: string, i: number) => boolean;
+
+function directRoute(op: SpecOperation, deps: DirectRouteDeps & { trustProxyFn: TrustFn }): Route {
   const { services, checks, inflight } = deps;
   const id = op.operationId as DirectOperationId;
   const handler = deps.handlers[id] as DirectHandler<DirectOperationId>;
@@ -100,10 +105,16 @@ function directRoute(op: SpecOperation, deps: DirectRouteDeps): Route {
   const responseValid: ResponseCheck | undefined = services.config.validateResponses
     ? checks.response(op)
     : undefined;
-  const validateAsExpress = inExpress(deps.configure, deps.validatorSteps(op));
-  const renderError = errorsInExpress(deps.configure, deps.errorRenderer);
+  // The validator's request steps only: responses are checked by the compiled check (responseValid).
+  const validateAsExpress = inExpress(
+    deps.configure,
+    deps.validatorSteps(op).filter((step) => step.name !== 'responseMiddleware'),
+  );
+  const renderError = errorsInExpress(deps.configure, deps.errorRenderer, responseValid);
   const readsBody = op.method !== 'get';
   const EMPTY = Object.freeze({});
+  // express compiled 'trust proxy' into this function when the API app was configured.
+  const trustProxy = deps.trustProxyFn;
 
   const run = async (node: IncomingMessage, out: ServerResponse) => {
     const start = performance.now();
@@ -121,8 +132,8 @@ function directRoute(op: SpecOperation, deps: DirectRouteDeps): Route {
       const body: unknown = req.body;
       const bad = guard({ params: EMPTY, query: EMPTY, body, authorization: headers.authorization });
       if (bad) throw bad;
-      // The client address as express reads it without a proxy header (plainShape).
-      const ip = req.socket.remoteAddress ?? '';
+      // The client address as express's req.ip reads it ('trust proxy').
+      const ip = proxyaddr(node, trustProxy);
       const auth = await authenticate({ headers, ip, body });
       req.principal = auth;
       if (!requestValid(headers, body)) await validateAsExpress(req, res);
@@ -153,12 +164,16 @@ function send(res: ServerResponse, status: number, body: unknown, headers?: Reco
 function runStep(step: RequestHandler, req: Request, res: Response): Promise<void> {
   return new Promise((resolve, reject) => {
     try {
+      // As express's router reads next(err): a falsy err (cors passes null) means go on.
       step(req, res, (err?: unknown) => (err ? reject(err) : resolve()));
     } catch (err) {
-      reject(err);
+      reject(asError(err));
     }
   });
 }
+
+/** Whatever was thrown, as something express's error chain takes for an error (`next(null)` is not one). */
+const asError = (err: unknown): unknown => err || new Error(`non-error thrown: ${String(err)}`);
 
 const SETTLE = Symbol('direct route continuation');
 type Pending = Request & { [SETTLE]?: (err?: unknown) => void };
@@ -177,13 +192,38 @@ function inExpress(configure: DirectRouteDeps['configure'], steps: RequestHandle
     });
 }
 
-/** The error renderer inside a bare express app: a direct route's error answered as the express route answers it. */
-function errorsInExpress(configure: DirectRouteDeps['configure'], renderer: ErrorRequestHandler) {
+/**
+ * The error renderer inside a bare express app: a direct route's error answered as the express route
+ * answers it. With VALIDATE_RESPONSES, a rendered 4xx is checked against openapi.yaml as the
+ * validator checks it on the express route: one that breaks its schema becomes the 500 naming it.
+ */
+function errorsInExpress(
+  configure: DirectRouteDeps['configure'],
+  renderer: ErrorRequestHandler,
+  responseValid: ResponseCheck | undefined,
+) {
   const ERROR = Symbol('direct route error');
   type Failed = Request & { [ERROR]?: unknown };
   const app = express();
   configure(app);
-  app.use((req: Failed, _res, next) => next(req[ERROR]));
+  app.use((req: Failed, res, next) => {
+    if (responseValid) {
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => {
+        res.json = json;
+        if (res.statusCode < 500) {
+          try {
+            responseValid(res.statusCode, body);
+          } catch (invalid) {
+            renderer(invalid, req, res, () => {});
+            return res;
+          }
+        }
+        return json(body);
+      };
+    }
+    next(asError(req[ERROR]));
+  });
   app.use(renderer);
   return (req: Request, res: Response, err: unknown) => {
     (req as Failed)[ERROR] = err;
