@@ -10,7 +10,7 @@ import {
 } from './container.js';
 import { createApi } from './http/app.js';
 import { metricsEndpoint } from './http/metrics-endpoint.js';
-import { routes } from './http/routes.js';
+import { bearerCheckedRoutes, routes } from './http/routes.js';
 import { JobRunner } from './jobs/runner.js';
 import { buildTasks, CRONTAB } from './jobs/tasks.js';
 import { dashboardPages } from './web/dashboard/router.js';
@@ -42,7 +42,13 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dashboardPages(services),
     docsPages(),
   ];
-  const { app, listener } = createApi({ services, handlers: routes(services), pages, inflight });
+  const { app, listener } = createApi({
+    services,
+    handlers: routes(services),
+    bearerChecked: bearerCheckedRoutes(services),
+    pages,
+    inflight,
+  });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(listener);
     s.once('error', reject);

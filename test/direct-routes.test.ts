@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSecret } from '../src/lib/crypto.js';
 import { ACCESS_TOKEN_TTL_SECONDS } from '../src/oauth2/tokens.js';
 import { type Running, startServer } from '../src/server.js';
 import { startTestServer, type TestServer } from './support/harness.js';
@@ -370,6 +371,101 @@ describe('behind a trusted proxy (TRUST_PROXY=loopback)', () => {
       expect(locked.status).toBe(429);
       expect(locked.headers['retry-after']).toMatch(/^\d+$/);
       expect((await answer(server.url, from(`${address}1`, goodToken))).status).toBe(200);
+    }
+  });
+});
+
+// A deduct with a token that authenticated before takes one statement, which checks the token again
+// (src/http/auth.ts bearerShortcut): whatever changed since, the answer is the usual way's.
+describe('a deduct with a token that deducted before, after its grant changed', () => {
+  async function learnedToken(points = 100, scope = 'balance deduct') {
+    const p = await direct.partner();
+    const u = await direct.user({ points });
+    const { accessToken } = await direct.tokens(p.id, u.id, scope);
+    const first = await answer(direct.url, deduct(jsonHeaders(accessToken), '{"amount":1}'));
+    const again = await answer(viaExpress.url, deduct(jsonHeaders(accessToken), '{"amount":1}'));
+    expect([first.status, again.status]).toEqual([200, 200]);
+    return { partner: p, user: u, token: accessToken };
+  }
+
+  it('revoked: 401 on both, nothing deducted', async () => {
+    const { partner: p, user: u, token: t } = await learnedToken();
+    await direct.db.query('update oauth_tokens set revoked_at = $2 where access_hash = $1', [
+      hashSecret(t),
+      direct.clock.now(),
+    ]);
+    const before = await direct.moneyState(u.id);
+    const { direct: a } = await expectSameAnswer(deduct(jsonHeaders(t), '{"amount":1}'), 401);
+    expect(a.body.code).toBe('invalid_token');
+    // And with a 400 of the handler's (the keys differ): still the 401 first, as on the express route.
+    await expectSameAnswer(
+      deduct(jsonHeaders(t, { 'idempotency-key': 'k1' }), '{"amount":1,"idempotencyKey":"k2"}'),
+      401,
+    );
+    expect(await direct.moneyState(u.id)).toEqual(before);
+    expect(p.id).toBeGreaterThan(0);
+  });
+
+  it('the user disabled: 401 on both, nothing deducted', async () => {
+    const { user: u, token: t } = await learnedToken();
+    await direct.db.query('update users set disabled_at = $2 where id = $1', [u.id, direct.clock.now()]);
+    const before = await direct.moneyState(u.id);
+    await expectSameAnswer(deduct(jsonHeaders(t), '{"amount":1}'), 401);
+    expect(await direct.moneyState(u.id)).toEqual(before);
+  });
+
+  it("the partner's allowed scopes narrowed: 403 insufficient_scope on both, nothing deducted", async () => {
+    const { partner: p, user: u, token: t } = await learnedToken();
+    await direct.db.query(`update partners set allowed_scopes = '{balance}' where id = $1`, [p.id]);
+    const before = await direct.moneyState(u.id);
+    const { direct: a } = await expectSameAnswer(deduct(jsonHeaders(t), '{"amount":1}'), 403);
+    expect(a.body.code).toBe('insufficient_scope');
+    expect(await direct.moneyState(u.id)).toEqual(before);
+  });
+
+  it('a valid token with header and body keys that differ: the same 400 on both, nothing deducted', async () => {
+    const { user: u, token: t } = await learnedToken();
+    const before = await direct.moneyState(u.id);
+    const { direct: a } = await expectSameAnswer(
+      deduct(jsonHeaders(t, { 'idempotency-key': 'k1' }), '{"amount":1,"idempotencyKey":"k2"}'),
+      400,
+    );
+    expect(a.body.code).toBe('idempotency_key_mismatch');
+    expect(await direct.moneyState(u.id)).toEqual(before);
+  });
+
+  it('the token used with an API key: the credentials are checked the usual way (401 for a stranger key)', async () => {
+    const { token: t } = await learnedToken();
+    await expectSameAnswer(deduct(jsonHeaders(t, { 'x-api-key': 'tcsk_not_theirs' }), '{"amount":1}'), 401);
+  });
+});
+
+describe('the request budget of a token that deducts in one statement', () => {
+  let budgeted: TestServer;
+  let budgetedExpress: Running;
+  beforeAll(async () => {
+    budgeted = await startTestServer({ RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_SYNC_MS: '60000' });
+    budgetedExpress = await startServer(
+      { ...budgeted.services.config, directRoutes: false, publicUrl: budgeted.url },
+      { clock: budgeted.clock, db: budgeted.db, worker: false },
+    );
+  });
+  afterAll(async () => {
+    await budgetedExpress?.close();
+    await budgeted?.stop();
+  });
+
+  it('admits exactly the budget, then 429 with Retry-After, on both routes; refused deducts take nothing', async () => {
+    for (const server of [budgeted as Running, budgetedExpress]) {
+      const p = await budgeted.partner();
+      const u = await budgeted.user({ points: 100 });
+      const { accessToken } = await budgeted.tokens(p.id, u.id, 'deduct');
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        statuses.push((await answer(server.url, deduct(jsonHeaders(accessToken), '{"amount":1}'))).status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+      expect((await budgeted.moneyState(u.id))?.balance).toBe(95);
     }
   });
 });

@@ -9,7 +9,7 @@ import { withDirectRoutes } from './direct-routes.js';
 import { errorRenderer } from './error-renderer.js';
 import { corsPolicy, pageBodyErrors, securityHeaders } from './hardening.js';
 import { inputGuard } from './input-guard.js';
-import type { Handlers, OperationId, Reply } from './operations.js';
+import type { BearerCheckedHandlers, Handlers, OperationId, Reply } from './operations.js';
 import { requestLog } from './request-log.js';
 import { listOperations, loadSpec } from './spec.js';
 import { forOperation } from './validator.js';
@@ -24,6 +24,8 @@ export type AppOptions = {
   inflight?: Set<Promise<unknown>>;
   /** Routers mounted before the API (server-rendered pages). */
   pages?: express.Router[];
+  /** The direct routes' one-round-trip handlers (routes.ts bearerCheckedRoutes). */
+  bearerChecked?: BearerCheckedHandlers;
 };
 
 /** The API's express app alone (tests of the express routes). */
@@ -36,7 +38,13 @@ export function createApp(opts: AppOptions): express.Express {
  * hands the hot operations' plain requests to the direct routes (direct-routes.ts) unless
  * DIRECT_ROUTES=false, and everything else to the app.
  */
-export function createApi({ services, handlers, pages = [], inflight = new Set() }: AppOptions): {
+export function createApi({
+  services,
+  handlers,
+  pages = [],
+  inflight = new Set(),
+  bearerChecked,
+}: AppOptions): {
   app: express.Express;
   listener: RequestListener;
 } {
@@ -118,6 +126,7 @@ export function createApi({ services, handlers, pages = [], inflight = new Set()
     cors: (op) => cors.forOperation(op),
     validatorSteps: (op) => forOperation(validator, op, { validateSecurity: false }),
     errorRenderer: renderer,
+    ...(bearerChecked ? { bearerChecked } : {}),
     inflight,
     configure,
   });

@@ -5,6 +5,7 @@ import type { Services } from '../container.js';
 import type { Partner } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findLegacyCaller } from '../identity/legacy.js';
+import { hashSecret } from '../lib/crypto.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { headerValue } from './operations.js';
 import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
@@ -93,6 +94,54 @@ export function authenticationOf(
   };
 }
 
+/**
+ * The one-round-trip path of an operation whose handler checks the bearer token in its own statement
+ * (BearerCheckedHandler: the deduct). A token's principal is learned when it authenticates the usual
+ * way; the next request with it can then go straight to the handler's statement, which checks the
+ * token again (active, this user and partner, the operation's scopes) before doing anything. The
+ * learned principal is only the identity the statement expects: nothing is granted on its strength.
+ *
+ * admit() says whether a request may take that path, with the same checks the usual way makes
+ * before the handler, in memory: the address is not refused for failed authentications, and the
+ * identity's request budget admits it (counted). refused() takes the count back when the statement
+ * found the token no longer grants the operation; the request then authenticates the usual way, which
+ * words the 401 or 403 and counts what it counts.
+ */
+export function bearerShortcut(op: SpecOperation, services: Services) {
+  const scopes = op.security.find((r) => 'oauth2' in r)?.oauth2 ?? [];
+  const { limits } = services;
+  const known = new Map<string, Extract<Principal, { kind: 'user' }>>();
+  const tokenOf = (headers: IncomingHttpHeaders): string | undefined => {
+    if (headers['x-api-key'] !== undefined) return undefined;
+    const m = BEARER.exec(headers.authorization ?? '');
+    return m?.[1]?.startsWith('tcat_') ? m[1] : undefined;
+  };
+  return {
+    learn(headers: IncomingHttpHeaders, principal: Principal): void {
+      const token = tokenOf(headers);
+      if (token === undefined || principal.kind !== 'user' || principal.via !== 'oauth') return;
+      if (known.size >= 10_000) known.clear();
+      known.set(hashSecret(token), principal);
+    },
+    admit(request: { headers: IncomingHttpHeaders; ip: string }) {
+      const token = tokenOf(request.headers);
+      if (token === undefined) return undefined;
+      const tokenHash = hashSecret(token);
+      const principal = known.get(tokenHash);
+      if (!principal) return undefined;
+      if (limits.failures.knownRetryAfter([addressKey(request.ip)]) !== undefined) return undefined;
+      const key = identityKey(principal);
+      if (!limits.requests.tryHit(key)) return undefined;
+      return { principal, bearer: { tokenHash, scopes }, key };
+    },
+    refused(admitted: { bearer: { tokenHash: string }; key: string }): void {
+      limits.requests.unhit(admitted.key);
+      known.delete(admitted.bearer.tokenHash);
+    },
+  };
+}
+export type BearerShortcut = ReturnType<typeof bearerShortcut>;
+
 export const isAuthFailure = (err: unknown) => err instanceof Problem && err.status === 401;
 
 function identityKey(p: Principal): string {
@@ -109,10 +158,12 @@ export function requireScopes(granted: readonly string[], needed: readonly strin
   }
 }
 
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
+
 /** The access token of an `Authorization: Bearer` header; undefined without the header, 401 when it is another scheme. */
 export function bearerToken(h: string | undefined): string | undefined {
   if (!h) return undefined;
-  const m = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(h);
+  const m = BEARER.exec(h);
   if (!m) throw new Unauthorized('invalid_token', 'The Authorization header is not "Bearer <access token>".');
   return m[1];
 }

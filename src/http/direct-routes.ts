@@ -2,11 +2,12 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import proxyaddr from 'proxy-addr';
 import type { Services } from '../container.js';
-import { authenticationOf } from './auth.js';
+import { authenticationOf, bearerShortcut } from './auth.js';
 import type { DirectChecks, RequestCheck, ResponseCheck } from './direct-checks.js';
 import { securityHeaderSetter } from './hardening.js';
 import { inputCheck } from './input-guard.js';
 import {
+  type BearerCheckedHandlers,
   DIRECT_OPERATIONS,
   type DirectHandler,
   type DirectOperationId,
@@ -47,6 +48,8 @@ export type DirectRouteDeps = {
   /** express-openapi-validator's request chain for an operation (validator.ts forOperation). */
   validatorSteps: (op: SpecOperation) => RequestHandler[];
   errorRenderer: ErrorRequestHandler;
+  /** Handlers that check the bearer token in their own statement (the deduct's one round trip). */
+  bearerChecked?: BearerCheckedHandlers;
   inflight: Set<Promise<unknown>>;
   /** Applies the API app's express settings (trust proxy, no ETag, no X-Powered-By) to a helper app. */
   configure: (app: express.Express) => void;
@@ -116,6 +119,21 @@ function directRoute(op: SpecOperation, deps: DirectRouteDeps & { trustProxyFn: 
   // express compiled 'trust proxy' into this function when the API app was configured.
   const trustProxy = deps.trustProxyFn;
 
+  const bearerChecked = deps.bearerChecked?.[id as keyof BearerCheckedHandlers];
+  const shortcut = bearerChecked ? bearerShortcut(op, services) : undefined;
+  /** A handler's run, known to shutdown until it settles (see AppOptions.inflight). */
+  const tracked = <T>(running: Promise<T>): Promise<T> => {
+    inflight.add(running);
+    return running.finally(() => inflight.delete(running));
+  };
+  const respond = (
+    res: ServerResponse,
+    reply: { status: number; body: unknown; headers?: Record<string, string> },
+  ) => {
+    responseValid?.(reply.status, reply.body);
+    send(res, reply.status, reply.body, reply.headers);
+  };
+
   const run = async (node: IncomingMessage, out: ServerResponse) => {
     const start = performance.now();
     // Typed as express's: the steps below read only what node's objects have (see requestTracker).
@@ -134,15 +152,22 @@ function directRoute(op: SpecOperation, deps: DirectRouteDeps & { trustProxyFn: 
       if (bad) throw bad;
       // The client address as express's req.ip reads it ('trust proxy').
       const ip = proxyaddr(node, trustProxy);
+      const valid = requestValid(headers, body);
+      // The deduct: with a token that authenticated here before, one statement checks it and deducts.
+      const admitted = valid && shortcut ? shortcut.admit({ headers, ip }) : undefined;
+      if (admitted && bearerChecked) {
+        req.principal = admitted.principal;
+        const input = { path: EMPTY, query: EMPTY, body, auth: admitted.principal, headers, ip };
+        const reply = await tracked(bearerChecked(input as never, admitted.bearer));
+        if (reply) return respond(res, reply);
+        shortcut?.refused(admitted);
+      }
       const auth = await authenticate({ headers, ip, body });
       req.principal = auth;
-      if (!requestValid(headers, body)) await validateAsExpress(req, res);
+      shortcut?.learn(headers, auth);
+      if (!valid) await validateAsExpress(req, res);
       const input = { path: EMPTY, query: EMPTY, body, auth, headers, ip } as Parameters<typeof handler>[0];
-      const running = handler(input);
-      inflight.add(running);
-      const reply = await running.finally(() => inflight.delete(running));
-      responseValid?.(reply.status, reply.body);
-      send(res, reply.status, reply.body, reply.headers);
+      respond(res, await tracked(handler(input)));
     } catch (err) {
       renderError(req, res, err);
     }

@@ -196,19 +196,42 @@ export class SyncedCounter {
   /** Counts one event for each key (no I/O); returns the seconds to wait if any key is now over its limit. */
   hit(keys: readonly string[]): number | undefined {
     const now = this.clock.now().getTime();
-    const start = now - (now % this.windowMs);
     let wait: number | undefined;
     for (const key of keys) {
-      let w = this.windows.get(key);
-      if (w?.start !== start) {
-        if (w && w.pending > 0) this.retired.push(w);
-        w = { key, start, end: start + this.windowMs, shared: 0, sending: 0, pending: 0 };
-        this.windows.set(key, w);
-      }
+      const w = this.windowOf(key, now);
       w.pending++;
       if (w.shared + w.sending + w.pending > this.limit) wait = Math.max(wait ?? 0, secondsUntil(w.end, now));
     }
     return wait;
+  }
+
+  /**
+   * hit() for one key when it is admitted: counts it and answers true; a key it would put over its
+   * limit is not counted (false), so its caller can go the way that counts and refuses it.
+   */
+  tryHit(key: string): boolean {
+    const w = this.windowOf(key, this.clock.now().getTime());
+    if (w.shared + w.sending + w.pending + 1 > this.limit) return false;
+    w.pending++;
+    return true;
+  }
+
+  /** Takes back a tryHit of `key` in the current window (the event turned out not to be this key's). */
+  unhit(key: string): void {
+    const w = this.windowOf(key, this.clock.now().getTime());
+    if (w.pending > 0) w.pending--;
+  }
+
+  /** The key's window at `now`, started afresh (the old one kept for its flush) when a new window began. */
+  private windowOf(key: string, now: number): CountWindow {
+    const start = now - (now % this.windowMs);
+    let w = this.windows.get(key);
+    if (w?.start !== start) {
+      if (w && w.pending > 0) this.retired.push(w);
+      w = { key, start, end: start + this.windowMs, shared: 0, sending: 0, pending: 0 };
+      this.windows.set(key, w);
+    }
+    return w;
   }
 
   /**

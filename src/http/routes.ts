@@ -5,7 +5,7 @@ import { partnerHandlers } from '../partners/handlers.js';
 import { pointsHandlers } from '../points/handlers.js';
 import { subscriptionHandlers } from '../subscriptions/handlers.js';
 import { webhookHandlers } from '../webhooks/handlers.js';
-import type { Handlers } from './operations.js';
+import type { BearerCheckedHandlers, Handlers } from './operations.js';
 
 /**
  * THE table of the API: every operationId of openapi.yaml on its own line, with its handler. An
@@ -58,4 +58,9 @@ export function routes(s: Services, overrides: Partial<Handlers> = {}): Handlers
     getReadiness: health.getReadiness,
     ...overrides,
   };
+}
+
+/** The direct routes' one-round-trip variants (BearerCheckedHandler), beside the table's handlers. */
+export function bearerCheckedRoutes(s: Services): BearerCheckedHandlers {
+  return { deductPoints: pointsHandlers(s.points, s.metrics).deductPointsAsBearer };
 }

@@ -1,7 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BadRequest } from '../errors/index.js';
 import type { Principal } from '../http/auth.js';
-import { type DirectHandler, type Handler, headerValue } from '../http/operations.js';
+import {
+  type BearerCheckedHandler,
+  type BodyOf,
+  type DirectHandler,
+  type Handler,
+  headerValue,
+} from '../http/operations.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Actor, PointsService } from './points.js';
 
@@ -39,17 +45,36 @@ export const pointsHandlers = (points: PointsService, metrics: Pick<Metrics, 'de
     return { status: 200, body: { success: true, userId: actor.userId, balance } };
   };
 
-  const deductPoints: DirectHandler<'deductPoints'> = async ({ auth, body, headers }) => {
-    const { body: result, replayed } = await points.deduct(actorOf(auth), {
-      amount: body.amount,
-      description: body.description,
-      idempotencyKey: idempotencyKeyOf(headers, body.idempotencyKey),
-    });
+  const deductInput = (body: BodyOf<'deductPoints'>, headers: IncomingHttpHeaders) => ({
+    amount: body.amount,
+    description: body.description,
+    idempotencyKey: idempotencyKeyOf(headers, body.idempotencyKey),
+  });
+  const deductReply = (amount: number, { body, replayed }: Awaited<ReturnType<PointsService['deduct']>>) => {
     if (!replayed) {
       metrics.deducts.inc();
-      metrics.pointsMoved.inc({ kind: 'deduct' }, body.amount);
+      metrics.pointsMoved.inc({ kind: 'deduct' }, amount);
     }
-    return { status: 200, body: result, headers: replayHeaders(replayed) };
+    return { status: 200 as const, body, headers: replayHeaders(replayed) };
+  };
+
+  const deductPoints: DirectHandler<'deductPoints'> = async ({ auth, body, headers }) =>
+    deductReply(body.amount, await points.deduct(actorOf(auth), deductInput(body, headers)));
+
+  /** deductPoints with the bearer token checked in the deduct's own statement (see BearerCheckedHandler). */
+  const deductPointsAsBearer: BearerCheckedHandler<'deductPoints'> = async (
+    { auth, body, headers },
+    bearer,
+  ) => {
+    let input: ReturnType<typeof deductInput>;
+    try {
+      input = deductInput(body, headers);
+    } catch {
+      // A 400 of this handler comes after authentication: the usual way words it in that order.
+      return undefined;
+    }
+    const result = await points.deductAsBearer(actorOf(auth), input, bearer);
+    return result && deductReply(body.amount, result);
   };
 
   const refundTransaction: Handler<'refundTransaction'> = async ({ auth, body, path, headers }) => {
@@ -72,5 +97,12 @@ export const pointsHandlers = (points: PointsService, metrics: Pick<Metrics, 'de
     body: await points.getTransaction(actorOf(auth), path.transactionId),
   });
 
-  return { getBalance, deductPoints, refundTransaction, listTransactions, getTransaction };
+  return {
+    getBalance,
+    deductPoints,
+    deductPointsAsBearer,
+    refundTransaction,
+    listTransactions,
+    getTransaction,
+  };
 };

@@ -135,7 +135,12 @@ export type DeductOutcome =
   | { kind: 'reused' }
   | { kind: 'replayed'; body: unknown }
   | { kind: 'insufficient'; balance: number }
-  | { kind: 'done'; publicId: string; balanceAfter: number; pending: string[] };
+  | { kind: 'done'; publicId: string; balanceAfter: number; pending: string[] }
+  /** Only with `asBearer`: the token does not grant this (unknown, inactive, another user's, scope): nothing written. */
+  | { kind: 'not_granted' };
+
+/** A bearer token to check inside the deduct's statement (points_deduct_as_bearer): its hash and the scopes needed. */
+export type BearerCheck = { tokenHash: string; scopes: readonly string[] };
 
 /**
  * A whole deduct in ONE statement and one round trip (autocommit: no BEGIN/COMMIT): the
@@ -156,14 +161,17 @@ export async function deductOnce(
     event: { type: string; publicId: string; head: string; tail: string; holdbackMs: number };
     job: { task: string; keyPrefix: string };
   },
+  /** Checks this token grants the deduct for this user and partner in the same statement (one round trip). */
+  asBearer?: BearerCheck,
 ): Promise<DeductOutcome> {
   const [row] = await sql.query<{
-    outcome: DeductOutcome['kind'];
+    outcome: DeductOutcome['kind'] | 'unauthenticated' | 'forbidden';
     balance: number | null;
     public_id: string | null;
     prior_body: unknown;
     pending: string[] | null;
-  }>(DEDUCT_SQL, [
+  }>(asBearer ? DEDUCT_AS_BEARER_SQL : DEDUCT_SQL, [
+    ...(asBearer ? [asBearer.tokenHash, asBearer.scopes] : []),
     input.userId,
     input.partnerId,
     input.amount,
@@ -185,6 +193,9 @@ export async function deductOnce(
     case 'in_flight':
     case 'reused':
       return { kind: row.outcome };
+    case 'unauthenticated':
+    case 'forbidden':
+      return { kind: 'not_granted' };
     case 'replayed':
       return { kind: 'replayed', body: row.prior_body };
     case 'insufficient':
@@ -204,3 +215,7 @@ export async function deductOnce(
 const DEDUCT_SQL = `select outcome, balance, public_id, prior_body, pending from points_deduct(
   $1::bigint, $2::integer, $3::integer, $4::text, $5::timestamptz, $6::text, $7::text, $8::bigint, $9::text,
   $10::text, $11::text, $12::text, $13::text, $14::integer, $15::text, $16::text)`;
+const DEDUCT_AS_BEARER_SQL = `select outcome, balance, public_id, prior_body, pending from points_deduct_as_bearer(
+  $1::text, $2::text[],
+  $3::bigint, $4::integer, $5::integer, $6::text, $7::timestamptz, $8::text, $9::text, $10::bigint, $11::text,
+  $12::text, $13::text, $14::text, $15::text, $16::integer, $17::text, $18::text)`;

@@ -14,10 +14,16 @@ import {
   rememberResponse,
   type Stored,
 } from './idempotency.js';
+import type { BearerCheck } from './ledger.js';
 import * as ledger from './ledger.js';
 
 type Schemas = components['schemas'];
 export type Actor = { partnerId: number; userId: number };
+export type DeductInput = {
+  amount: number;
+  description?: string | undefined;
+  idempotencyKey?: string | undefined;
+};
 /** Makes a webhook's first attempt right after the commit (src/webhooks/delivery.ts). */
 export type FirstAttempt = Pick<WebhookDelivery, 'holdbackMs' | 'deliverFirst'>;
 
@@ -61,8 +67,31 @@ export class PointsService {
    */
   async deduct(
     actor: Actor,
-    input: { amount: number; description?: string | undefined; idempotencyKey?: string | undefined },
+    input: DeductInput,
   ): Promise<{ body: Schemas['DeductResponse']; replayed: boolean }> {
+    const result = await this.deductChecked(actor, input, undefined);
+    if (!result) throw new Error('a deduct without a bearer check was refused as not granted');
+    return result;
+  }
+
+  /**
+   * The deduct with the caller's bearer token checked in the same statement (one round trip; see
+   * Migration20261124000012). Undefined when the token does not grant it to this actor: nothing was
+   * written, and the caller authenticates the usual way to learn why.
+   */
+  deductAsBearer(
+    actor: Actor,
+    input: DeductInput,
+    bearer: BearerCheck,
+  ): Promise<{ body: Schemas['DeductResponse']; replayed: boolean } | undefined> {
+    return this.deductChecked(actor, input, bearer);
+  }
+
+  private async deductChecked(
+    actor: Actor,
+    input: DeductInput,
+    bearer: BearerCheck | undefined,
+  ): Promise<{ body: Schemas['DeductResponse']; replayed: boolean } | undefined> {
     const now = this.clock.now();
     const key = input.idempotencyKey;
     const description = input.description ?? null;
@@ -75,30 +104,36 @@ export class PointsService {
       userId: actor.userId,
       amount: input.amount,
     } satisfies Omit<Schemas['PointsDeductedEvent'], 'newBalance' | 'description'>);
-    const outcome = await ledger.deductOnce(this.db, {
-      ...actor,
-      amount: input.amount,
-      description,
-      now,
-      publicId,
-      idempotency:
-        key === undefined
-          ? undefined
-          : {
-              key,
-              lock: advisoryKey({ ...actor, key }),
-              hash: paramsHash('deduct', { amount: input.amount, description: input.description }),
-            },
-      event: {
-        type: 'points.deducted',
-        publicId: newId('evt', now.getTime()),
-        head: `${head.slice(0, -1)},"newBalance":`,
-        tail: `,"description":${JSON.stringify(description)}}`,
-        holdbackMs: this.webhooks.holdbackMs,
+    const outcome = await ledger.deductOnce(
+      this.db,
+      {
+        ...actor,
+        amount: input.amount,
+        description,
+        now,
+        publicId,
+        idempotency:
+          key === undefined
+            ? undefined
+            : {
+                key,
+                lock: advisoryKey({ ...actor, key }),
+                hash: paramsHash('deduct', { amount: input.amount, description: input.description }),
+              },
+        event: {
+          type: 'points.deducted',
+          publicId: newId('evt', now.getTime()),
+          head: `${head.slice(0, -1)},"newBalance":`,
+          tail: `,"description":${JSON.stringify(description)}}`,
+          holdbackMs: this.webhooks.holdbackMs,
+        },
+        job: { task: DELIVERY_TASK, keyPrefix: deliveryJobKey('') },
       },
-      job: { task: DELIVERY_TASK, keyPrefix: deliveryJobKey('') },
-    });
+      bearer,
+    );
     switch (outcome.kind) {
+      case 'not_granted':
+        return undefined;
       case 'in_flight':
         throw keyInFlight();
       case 'reused':

@@ -9,6 +9,7 @@ import { Migration20261124000008_deduct_statement } from './Migration20261124000
 import { Migration20261124000009_partner_accounts } from './Migration20261124000009_partner_accounts.js';
 import { Migration20261124000010_rate_limits } from './Migration20261124000010_rate_limits.js';
 import { Migration20261124000011_ledger_user_history } from './Migration20261124000011_ledger_user_history.js';
+import { Migration20261124000012_deduct_as_bearer } from './Migration20261124000012_deduct_as_bearer.js';
 
 /** Every migration, in order. Listed explicitly so the same list runs from tsx, a build, or the CLI. */
 export const migrationsList = [
@@ -23,4 +24,5 @@ export const migrationsList = [
   { name: 'Migration20261124000009_partner_accounts', class: Migration20261124000009_partner_accounts },
   { name: 'Migration20261124000010_rate_limits', class: Migration20261124000010_rate_limits },
   { name: 'Migration20261124000011_ledger_user_history', class: Migration20261124000011_ledger_user_history },
+  { name: 'Migration20261124000012_deduct_as_bearer', class: Migration20261124000012_deduct_as_bearer },
 ];
