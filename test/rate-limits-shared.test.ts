@@ -218,6 +218,29 @@ describe('the in-memory request counter between syncs (no database)', () => {
     expect(table.writes).toHaveLength(1);
   });
 
+  it('tryHit admits up to the budget and counts nothing past it; unhit takes one back, in its own window', async () => {
+    const clock = new ManualClock(new Date('2026-11-24T00:00:50Z'));
+    const table = new FakeTable();
+    const c = counter(3, table, clock);
+    const counted = [c.tryHit('k'), c.tryHit('k'), c.tryHit('k')];
+    expect(counted.every((w) => w !== undefined)).toBe(true);
+    expect(c.tryHit('k')).toBeUndefined();
+    // Refused by tryHit: not counted, so hit() still finds room for nothing more but one taken back.
+    c.unhit(counted[2] as NonNullable<(typeof counted)[2]>);
+    expect(c.hit(['k'])).toBeUndefined();
+    expect(c.hit(['k'])).toBe(10);
+    // Taken back after the minute ended: the old window loses it, the new one is untouched.
+    const late = c.tryHit('j');
+    clock.advance(20_000);
+    expect(c.tryHit('j')).toBeDefined();
+    c.unhit(late as NonNullable<typeof late>);
+    expect([c.tryHit('j'), c.tryHit('j'), c.tryHit('j')].map((w) => w !== undefined)).toEqual([
+      true,
+      true,
+      false,
+    ]);
+  });
+
   it("a window's counts are still written when the next minute starts before the sync", async () => {
     const clock = new ManualClock(new Date('2026-11-24T00:00:50Z'));
     const table = new FakeTable();

@@ -6,9 +6,10 @@ import type { Partner } from '../db/entities.js';
 import { Forbidden, NotFound, Problem, Unauthorized } from '../errors/index.js';
 import { findLegacyCaller } from '../identity/legacy.js';
 import { hashSecret } from '../lib/crypto.js';
+import type { BearerCheck } from '../oauth2/bearer.js';
 import { findPartnerByApiKey } from '../partners/partners.js';
 import { headerValue } from './operations.js';
-import { addressKey, countingFailures, throwIfLimited } from './rate-limits.js';
+import { addressKey, type Counted, countingFailures, throwIfLimited } from './rate-limits.js';
 import type { SpecOperation } from './spec.js';
 
 export type Principal =
@@ -107,6 +108,8 @@ export function authenticationOf(
  * found the token no longer grants the operation; the request then authenticates the usual way, which
  * words the 401 or 403 and counts what it counts.
  */
+const KNOWN_BEARERS = 10_000;
+
 export function bearerShortcut(op: SpecOperation, services: Services) {
   const scopes = op.security.find((r) => 'oauth2' in r)?.oauth2 ?? [];
   const { limits } = services;
@@ -120,7 +123,8 @@ export function bearerShortcut(op: SpecOperation, services: Services) {
     learn(headers: IncomingHttpHeaders, principal: Principal): void {
       const token = tokenOf(headers);
       if (token === undefined || principal.kind !== 'user' || principal.via !== 'oauth') return;
-      if (known.size >= 10_000) known.clear();
+      // Bounded: the oldest token makes room (a Map iterates in insertion order).
+      if (known.size >= KNOWN_BEARERS) known.delete(known.keys().next().value as string);
       known.set(hashSecret(token), principal);
     },
     admit(request: { headers: IncomingHttpHeaders; ip: string }) {
@@ -130,12 +134,13 @@ export function bearerShortcut(op: SpecOperation, services: Services) {
       const principal = known.get(tokenHash);
       if (!principal) return undefined;
       if (limits.failures.knownRetryAfter([addressKey(request.ip)]) !== undefined) return undefined;
-      const key = identityKey(principal);
-      if (!limits.requests.tryHit(key)) return undefined;
-      return { principal, bearer: { tokenHash, scopes }, key };
+      const counted = limits.requests.tryHit(identityKey(principal));
+      if (!counted) return undefined;
+      const bearer: BearerCheck = { tokenHash, scopes };
+      return { principal, bearer, counted };
     },
-    refused(admitted: { bearer: { tokenHash: string }; key: string }): void {
-      limits.requests.unhit(admitted.key);
+    refused(admitted: { bearer: BearerCheck; counted: Counted }): void {
+      limits.requests.unhit(admitted.counted);
       known.delete(admitted.bearer.tokenHash);
     },
   };

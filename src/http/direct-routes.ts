@@ -158,9 +158,13 @@ function directRoute(op: SpecOperation, deps: DirectRouteDeps & { trustProxyFn: 
       if (admitted && bearerChecked) {
         req.principal = admitted.principal;
         const input = { path: EMPTY, query: EMPTY, body, auth: admitted.principal, headers, ip };
-        const reply = await tracked(bearerChecked(input as never, admitted.bearer));
+        const reply = await tracked(
+          bearerChecked(input as Parameters<typeof bearerChecked>[0], admitted.bearer),
+        );
         if (reply) return respond(res, reply);
+        // Not granted: the usual way decides, and its log line names whom it authenticated, if anyone.
         shortcut?.refused(admitted);
+        delete req.principal;
       }
       const auth = await authenticate({ headers, ip, body });
       req.principal = auth;

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Request, Response } from 'express';
 import type { operations } from '../../generated/types.js';
-import type { BearerCheck } from '../points/ledger.js';
+import type { BearerCheck } from '../oauth2/bearer.js';
 import type { Principal } from './auth.js';
 
 /**

@@ -174,6 +174,9 @@ export class ExactCounter {
  * key by at most what the other instances counted for it since their last sync, plus under 1 % of
  * the budget per instance.
  */
+/** Where a tryHit was counted (opaque to callers). */
+export type Counted = { readonly key: string };
+
 export class SyncedCounter {
   /** key -> its current window's counts as this instance knows them (no string built per request). */
   private windows = new Map<string, CountWindow>();
@@ -206,20 +209,24 @@ export class SyncedCounter {
   }
 
   /**
-   * hit() for one key when it is admitted: counts it and answers true; a key it would put over its
-   * limit is not counted (false), so its caller can go the way that counts and refuses it.
+   * hit() for one key when it is admitted: counts it and returns the window it was counted in (for
+   * unhit); a key it would put over its limit is not counted (undefined), so its caller can go the
+   * way that counts and refuses it.
    */
-  tryHit(key: string): boolean {
+  tryHit(key: string): Counted | undefined {
     const w = this.windowOf(key, this.clock.now().getTime());
-    if (w.shared + w.sending + w.pending + 1 > this.limit) return false;
+    if (w.shared + w.sending + w.pending + 1 > this.limit) return undefined;
     w.pending++;
-    return true;
+    return w;
   }
 
-  /** Takes back a tryHit of `key` in the current window (the event turned out not to be this key's). */
-  unhit(key: string): void {
-    const w = this.windowOf(key, this.clock.now().getTime());
-    if (w.pending > 0) w.pending--;
+  /**
+   * Takes back a tryHit (the event turned out not to be this key's), in the window it was counted
+   * in, even if that window has ended or its count is being flushed: its pending count may then go
+   * below zero, which the next flush of a live window nets out, and an ended one forgets.
+   */
+  unhit(counted: Counted): void {
+    (counted as CountWindow).pending--;
   }
 
   /** The key's window at `now`, started afresh (the old one kept for its flush) when a new window began. */

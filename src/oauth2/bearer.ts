@@ -17,6 +17,12 @@ export type BearerGrant = {
 };
 
 /**
+ * A bearer token for a statement to check itself before it does its work (points_deduct_as_bearer,
+ * Migration20261124000012): the token's hash and the scopes the operation needs.
+ */
+export type BearerCheck = { tokenHash: string; scopes: readonly string[] };
+
+/**
  * Every API call with a bearer token runs this: one indexed statement (token, enabled user, partner;
  * the bearer_grant function of Migration20261124000008, planned once per connection), mapped by hand.
  */

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/database.js';
 import { newId } from '../lib/ids.js';
+import type { BearerCheck } from '../oauth2/bearer.js';
 
 /**
  * The ONLY code that writes points. Each function is one statement on the caller's transaction: a
@@ -138,9 +139,6 @@ export type DeductOutcome =
   | { kind: 'done'; publicId: string; balanceAfter: number; pending: string[] }
   /** Only with `asBearer`: the token does not grant this (unknown, inactive, another user's, scope): nothing written. */
   | { kind: 'not_granted' };
-
-/** A bearer token to check inside the deduct's statement (points_deduct_as_bearer): its hash and the scopes needed. */
-export type BearerCheck = { tokenHash: string; scopes: readonly string[] };
 
 /**
  * A whole deduct in ONE statement and one round trip (autocommit: no BEGIN/COMMIT): the

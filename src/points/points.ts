@@ -3,6 +3,7 @@ import type { Database } from '../db/database.js';
 import { BadRequest, InsufficientPoints, NotFound, Unprocessable } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor, newId } from '../lib/ids.js';
+import type { BearerCheck } from '../oauth2/bearer.js';
 import type { WebhookDelivery } from '../webhooks/delivery.js';
 import { DELIVERY_TASK, deliveryJobKey, recordEvent } from '../webhooks/outbox.js';
 import {
@@ -14,7 +15,6 @@ import {
   rememberResponse,
   type Stored,
 } from './idempotency.js';
-import type { BearerCheck } from './ledger.js';
 import * as ledger from './ledger.js';
 
 type Schemas = components['schemas'];

@@ -2,11 +2,14 @@ import { Migration } from '@mikro-orm/migrations';
 
 /**
  * points_deduct_as_bearer: a bearer deduct in ONE round trip instead of two (bearer_grant, then
- * points_deduct). The token is checked inside the statement, for the user and partner the caller
- * expects it to name, by bearer_grant's rule (Migration20261124000008: known, not revoked, not
- * rotated away, not expired at `at`, user enabled) and the scope rule of src/oauth2/bearer.ts
- * (`need_scopes` granted by the token AND still allowed to the partner); only then does it deduct,
- * in the same statement, so a revoke can never slip between the check and the deduct.
+ * points_deduct). The token is checked inside the statement by bearer_grant itself
+ * (Migration20261124000008: known, not revoked, not rotated away, not expired at `at`, user
+ * enabled; one rule in one place), for the user and partner the caller expects it to name, with the
+ * scope rule of src/oauth2/bearer.ts (`need_scopes` granted by the token AND still allowed to the
+ * partner); only then does it deduct. The check and the deduct are two queries of one statement: a
+ * revoke committed between them (microseconds, where it used to be a network round trip) is not
+ * seen by the deduct, as a revoke committed just after a deduct would not be; the token row is not
+ * locked, which would write to it on every deduct.
  *
  * `unauthenticated` or `forbidden` means nothing was written: the caller authenticates the usual
  * way (src/http/direct-routes.ts), which words the 401 or 403. Anything else is points_deduct's row.
@@ -27,13 +30,10 @@ export class Migration20261124000012_deduct_as_bearer extends Migration {
       declare
         granted boolean;
       begin
-        select coalesce(need_scopes <@ string_to_array(t.scope, ' ') and need_scopes <@ p.allowed_scopes, false)
+        select coalesce(need_scopes <@ string_to_array(g.scope, ' ') and need_scopes <@ g.p_allowed_scopes, false)
           into granted
-          from oauth_tokens t
-          join users u on u.id = t.user_id and u.disabled_at is null
-          join partners p on p.id = t.partner_id
-         where t.access_hash = token_hash and t.revoked_at is null and t.rotated_at is null
-           and t.access_expires_at > at and t.user_id = for_user and t.partner_id = for_partner;
+          from bearer_grant(token_hash, at) g
+         where g.user_id = for_user and g.p_id = for_partner;
         if not found then
           return query select 'unauthenticated'::text, null::integer, null::text, null::jsonb, null::bigint[];
         elsif not granted then
