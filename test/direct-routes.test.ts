@@ -26,10 +26,7 @@ let legacy: Record<string, string>;
 beforeAll(async () => {
   const settings = { CORS_ORIGINS: ORIGIN, AUTH_RATE_LIMIT_PER_MINUTE: '100000' };
   direct = await startTestServer(settings);
-  viaExpress = await startServer(
-    { ...direct.services.config, directRoutes: false, publicUrl: direct.url },
-    { clock: direct.clock, db: direct.db, worker: false },
-  );
+  viaExpress = await expressTwin(direct);
   partner = await direct.partner();
   user = await direct.user({ points: 1_000_000 });
   poor = await direct.user({ points: 3 });
@@ -52,6 +49,14 @@ afterAll(async () => {
   await viaExpress?.close();
   await direct?.stop();
 });
+
+/** `t`'s API with DIRECT_ROUTES=false: a second instance on the same database, clock and settings. */
+function expressTwin(t: TestServer): Promise<Running> {
+  return startServer(
+    { ...t.services.config, directRoutes: false, publicUrl: t.url },
+    { clock: t.clock, db: t.db, worker: false },
+  );
+}
 
 /** Headers that differ per request by nature. */
 const PER_REQUEST = new Set(['date', 'x-request-id', 'content-length', 'keep-alive', 'connection']);
@@ -342,10 +347,7 @@ describe('behind a trusted proxy (TRUST_PROXY=loopback)', () => {
   let goodToken: string;
   beforeAll(async () => {
     proxied = await startTestServer({ TRUST_PROXY: 'loopback', AUTH_RATE_LIMIT_PER_MINUTE: '3' });
-    proxiedExpress = await startServer(
-      { ...proxied.services.config, directRoutes: false, publicUrl: proxied.url },
-      { clock: proxied.clock, db: proxied.db, worker: false },
-    );
+    proxiedExpress = await expressTwin(proxied);
     const p = await proxied.partner();
     const u = await proxied.user({ points: 10 });
     goodToken = (await proxied.tokens(p.id, u.id, 'balance')).accessToken;
@@ -445,10 +447,7 @@ describe('the request budget of a token that deducts in one statement', () => {
   let budgetedExpress: Running;
   beforeAll(async () => {
     budgeted = await startTestServer({ RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_SYNC_MS: '60000' });
-    budgetedExpress = await startServer(
-      { ...budgeted.services.config, directRoutes: false, publicUrl: budgeted.url },
-      { clock: budgeted.clock, db: budgeted.db, worker: false },
-    );
+    budgetedExpress = await expressTwin(budgeted);
   });
   afterAll(async () => {
     await budgetedExpress?.close();
