@@ -145,7 +145,6 @@ export function bearerShortcut(op: SpecOperation, services: Services) {
     },
   };
 }
-export type BearerShortcut = ReturnType<typeof bearerShortcut>;
 
 export const isAuthFailure = (err: unknown) => err instanceof Problem && err.status === 401;
 

@@ -56,7 +56,6 @@ export type DirectRouteDeps = {
 };
 
 type Route = {
-  op: SpecOperation;
   readsBody: boolean;
   run(req: IncomingMessage, res: ServerResponse): Promise<void>;
 };
@@ -176,7 +175,7 @@ function directRoute(op: SpecOperation, deps: DirectRouteDeps & { trustProxyFn: 
       renderError(req, res, err);
     }
   };
-  return { op, readsBody, run };
+  return { readsBody, run };
 }
 
 /** What express's res.status(status).json(body) writes (with the API app's settings: no ETag). */
